@@ -1,1 +1,6 @@
+//! End-to-end tests of the `ckpt` binary against real processes.
+//! Tests whose name contains `root` need root; under CI
+//! (`CKPT_TEST_EXPECT_ROOT=1`) they fail rather than skip without it.
 
+mod cli;
+mod engine;
