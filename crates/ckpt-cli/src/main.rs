@@ -14,6 +14,7 @@ mod cmd_lsm;
 mod cmd_policy_diff;
 mod cmd_restore;
 mod failure;
+mod image_io;
 mod output;
 
 use clap::{Parser, Subcommand};
