@@ -1,8 +1,156 @@
-//! `ckpt demo`.
+//! `ckpt demo`: starts a small counter process, checkpoints it, restores it,
+//! shows it continuing from the value it had, and prints the image's
+//! security header. It goes through the same verdict and engine calls as
+//! `dump` and `restore`.
 
+use crate::cmd_dump::{dump_failure, security_header, summary};
+use crate::failure::OrFail;
+use crate::verdict_input::{decide_with, image_facts, print_verdict_messages, RefusalSummary};
 use crate::Failure;
+use ckpt_core::{DumpOptions, RestoreOptions};
+use lsm_labels::verdict::RestoreFlags;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The demo's counter: writes start+1, start+2, ... to `out`, one line
+/// every 200 ms, through one fd whose offset the restore must keep.
+pub fn counter(out: &Path, start: u64) -> Result<u8, Failure> {
+    let mut f = std::fs::File::create(out).or_fail(|| format!("cannot create {}", out.display()))?;
+    let mut n = start;
+    loop {
+        n += 1;
+        let _ = writeln!(f, "{n}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn numbers(path: &Path) -> Vec<u64> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn wait_for_lines(path: &Path, n: usize) -> Result<Vec<u64>, Failure> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let v = numbers(path);
+        if v.len() >= n {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            return Err(Failure::operational(anyhow::anyhow!(
+                "the demo counter wrote only {} lines to {} in 15 s",
+                v.len(),
+                path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn show(v: &[u64]) -> String {
+    v.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
+}
 
 pub fn run() -> Result<u8, Failure> {
-    
-    Err(Failure::operational(anyhow::anyhow!("ckpt demo is not built yet")))
+    let dir = std::env::temp_dir().join(format!("ckpt-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).or_fail(|| format!("cannot create {}", dir.display()))?;
+    let result = run_in(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn run_in(dir: &Path) -> Result<u8, Failure> {
+    let out = dir.join("count");
+    let img_path = dir.join("demo.img");
+    let start = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0) as u64)
+        % 100_000;
+    let exe = std::env::current_exe().or_fail(|| "cannot find the ckpt executable".into())?;
+    let mut child = std::process::Command::new(exe)
+        .arg("demo-counter")
+        .arg(&out)
+        .arg(start.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .or_fail(|| "cannot start the demo counter".into())?;
+    let pid = child.id() as i32;
+    println!("1. started a counter, pid {pid}, writing one number every 200 ms to {}", out.display());
+    let before = match wait_for_lines(&out, 5) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    println!("   it counts: {}", show(&before));
+
+    let opts = DumpOptions {
+        leave_running: false,
+        progress: false,
+        security: security_header()?,
+        sign_key: None,
+    };
+    let report = match ckpt_core::dump_to_path(pid, &img_path, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(dump_failure(e));
+        }
+    };
+    let _ = child.wait();
+    let at_dump = numbers(&out);
+    println!("2. {}", summary(&report, &img_path.display().to_string()));
+    println!("   last value before the checkpoint: {}", at_dump.last().copied().unwrap_or(start));
+
+    let img = crate::image_io::open_verified(&img_path)?;
+    let facts = image_facts(&img, &img_path)?;
+    let host = crate::cmd_lsm::host_profile(None)?;
+    let verdict = decide_with(&facts, &host, true, &RestoreFlags::default())?;
+    print_verdict_messages(&verdict, false);
+    if !verdict.allowed() {
+        return Err(Failure::refused(anyhow::anyhow!(
+            "the demo's restore is refused: {}",
+            verdict.refusal_summary()
+        )));
+    }
+    let restored = ckpt_core::restore(&img, &RestoreOptions::default()).map_err(|e| {
+        if e.is_security_refusal() {
+            Failure::refused(e)
+        } else {
+            Failure::operational(e)
+        }
+    })?;
+    let rpid = restored.pid();
+    println!("3. restored from {} as pid {rpid}", img_path.display());
+    let after = wait_for_lines(&out, at_dump.len() + 5);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(rpid), nix::sys::signal::SIGKILL);
+    let _ = restored.wait();
+    let after = after?;
+    let continued = &after[at_dump.len()..];
+    let expected_next = at_dump.last().copied().unwrap_or(start) + 1;
+    println!(
+        "   it continues: {}  ({})",
+        show(continued),
+        if continued.first() == Some(&expected_next) {
+            format!("picked up at {expected_next}, right after the checkpoint")
+        } else {
+            format!("expected {expected_next} first: the restore did not continue correctly")
+        }
+    );
+    println!("4. the image's security header:");
+    crate::cmd_inspect::print_security_header(&img);
+    if continued.first() == Some(&expected_next) {
+        Ok(0)
+    } else {
+        Ok(1)
+    }
 }

@@ -16,6 +16,7 @@ mod cmd_restore;
 mod failure;
 mod image_io;
 mod output;
+mod verdict_input;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +48,9 @@ enum Command {
     Keygen(KeygenArgs),
     /// Start a small process, checkpoint it, restore it and show it continuing.
     Demo,
+    /// The demo's counter process (internal).
+    #[command(hide = true)]
+    DemoCounter { out: PathBuf, start: u64 },
 }
 
 #[derive(clap::Args, Debug)]
@@ -162,6 +166,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cmd_inspect::run(&a),
         Command::Keygen(a) => cmd_keygen::run(&a),
         Command::Demo => cmd_demo::run(),
+        Command::DemoCounter { out, start } => cmd_demo::counter(&out, start),
     };
     match result {
         Ok(code) => ExitCode::from(code),

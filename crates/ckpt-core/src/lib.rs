@@ -1,1 +1,248 @@
-//! ckpt-core
+//! ckpt-core: the engine. Freeze a process, collect its state and write it
+//! as an image (`dump_to_path`, `dump_to_writer`); plan, rebuild and resume
+//! it from a verified image (`restore`).
+//!
+//! Layers, bottom up:
+//! - `sys`: the only unsafe code (raw ptrace requests, clone3, prlimit).
+//! - `ptrace`: the `Tracer` seam (freeze, registers, injected system calls).
+//! - `procfs`: the `ProcSource` seam and /proc parsers.
+//! - `dump` / `restore`: what to collect and how to rebuild, in safe Rust.
+//! - `model` (live state) and `persist` (conversion to stored records).
+#![deny(unsafe_code)]
+
+pub mod dump;
+pub mod error;
+pub mod model;
+pub mod persist;
+pub mod procfs;
+pub mod ptrace;
+pub mod restore;
+mod sys;
+pub mod task_security;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub use ed25519_dalek::SigningKey;
+pub use error::{DumpError, RestoreError, EXIT_OPERATIONAL, EXIT_SECURITY};
+use image_format::records::{ProcessRecord, SecurityHeaderRecord};
+use image_format::{ImageWriter, SectionKind, VerifiedImage};
+pub use restore::{ExitStatus, RestoredProcess};
+
+/// How to dump.
+#[derive(Clone, Debug, Default)]
+pub struct DumpOptions {
+    /// Detach instead of killing the target after the image is complete.
+    pub leave_running: bool,
+    /// Show progress on stderr.
+    pub progress: bool,
+    /// The security header to store first in the image.
+    pub security: SecurityHeaderRecord,
+    /// Sign the image with this key.
+    pub sign_key: Option<SigningKey>,
+}
+
+/// What a dump did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DumpReport {
+    pub pid: i32,
+    /// Bytes of the image written.
+    pub image_bytes: u64,
+    /// Bytes of memory pages stored (non-zero pages only).
+    pub pages_bytes: u64,
+    pub vmas: usize,
+    pub fds: usize,
+    /// Whether the target was left running (else it was killed).
+    pub left_running: bool,
+    /// Time the target was frozen.
+    pub frozen_for: Duration,
+}
+
+/// How to restore.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// Restore into a new PID namespace (not supported yet: refused).
+    pub pid_ns: bool,
+    /// Show progress on stderr.
+    pub progress: bool,
+}
+
+struct CountingWriter<W: Write> {
+    inner: W,
+    count: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(b)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Freeze `pid`, write its image to `out`, and return the writer plus the
+/// report; the target stays frozen (inside `frozen`) until the caller ends it.
+fn dump_frozen<W: Write>(
+    frozen: &mut dump::FrozenTask,
+    pid: i32,
+    out: W,
+    opts: &DumpOptions,
+) -> Result<(W, DumpReport), DumpError> {
+    let proc = procfs::LiveProc::new(pid);
+    let t0 = Instant::now();
+    let (mut state, ranges) = dump::collect(frozen, &proc)?;
+    let total: u64 = ranges.iter().map(|r| r.1).sum();
+    let img = |e: image_format::FormatError| DumpError::Image(e.to_string());
+    let mut w = ImageWriter::new(CountingWriter { inner: out, count: 0 }, &opts.security).map_err(img)?;
+    {
+        let mut pages = w.begin_pages(SectionKind::PAGES).map_err(img)?;
+        let progress = opts.progress;
+        let mut last = Instant::now();
+        state.page_runs = dump::stream_pages(pid, &ranges, &mut pages, |done| {
+            if progress && last.elapsed() > Duration::from_millis(200) {
+                last = Instant::now();
+                eprint!("\rdumping pid {pid}: {} / {} MiB", done >> 20, total >> 20);
+            }
+        })?;
+        pages.finish().map_err(img)?;
+        if progress {
+            eprintln!("\rdumping pid {pid}: {} / {} MiB", total >> 20, total >> 20);
+        }
+    }
+    let mut record: ProcessRecord = persist::to_record(&state);
+    record.security = Some(task_security::read_task_security(pid, pid)?);
+    w.write_record(SectionKind::PROCESS, &record).map_err(img)?;
+    let cw = w.finish(opts.sign_key.as_ref()).map_err(img)?;
+    let report = DumpReport {
+        pid,
+        image_bytes: cw.count,
+        pages_bytes: state.stored_bytes(),
+        vmas: state.vmas.len(),
+        fds: state.fds.len(),
+        left_running: opts.leave_running,
+        frozen_for: t0.elapsed(),
+    };
+    Ok((cw.inner, report))
+}
+
+fn end_target(frozen: dump::FrozenTask, pid: i32, leave_running: bool) -> Result<(), DumpError> {
+    if leave_running {
+        frozen
+            .release_running()
+            .map_err(|source| DumpError::Finish { pid, source })
+    } else {
+        frozen.release_killed();
+        Ok(())
+    }
+}
+
+/// Dump `pid` into a stream (for `-o -`). The target is killed after the
+/// last byte is written and flushed (or detached with `leave_running`).
+pub fn dump_to_writer(pid: i32, out: impl Write, opts: &DumpOptions) -> Result<DumpReport, DumpError> {
+    let mut frozen = dump::FrozenTask::freeze(pid)?;
+    let (mut out, report) = dump_frozen(&mut frozen, pid, out, opts)?;
+    out.flush().map_err(|source| DumpError::WriteImage {
+        path: PathBuf::from("-"),
+        source,
+    })?;
+    end_target(frozen, pid, opts.leave_running)?;
+    Ok(report)
+}
+
+/// Dump `pid` into the file `path`: written under a temporary name in the
+/// same directory, synced, renamed into place, directory synced; only then
+/// is the target killed (or detached with `leave_running`). On failure the
+/// target runs on untouched and no file remains.
+pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpReport, DumpError> {
+    let werr = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| DumpError::WriteImage { path: p, source }
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| DumpError::WriteImage {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"),
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dir.join(format!(".{name}.ckpt-tmp.{}", std::process::id()));
+    let mut frozen = dump::FrozenTask::freeze(pid)?;
+    let result = (|| {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(werr(&tmp))?;
+        let (file, report) = dump_frozen(&mut frozen, pid, file, opts)?;
+        file.sync_all().map_err(werr(&tmp))?;
+        drop(file);
+        std::fs::rename(&tmp, path).map_err(werr(path))?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(werr(&dir))?;
+        Ok(report)
+    })();
+    match result {
+        Ok(report) => {
+            end_target(frozen, pid, opts.leave_running)?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            drop(frozen); // puts registers back and detaches: the target runs on
+            Err(e)
+        }
+    }
+}
+
+/// The process stored in a verified image, in live form.
+pub fn load_process(image: &VerifiedImage) -> Result<model::ProcessState, RestoreError> {
+    let record: ProcessRecord = image
+        .first_record(SectionKind::PROCESS)
+        .map_err(|e| RestoreError::Image(e.to_string()))?
+        .ok_or_else(|| RestoreError::BadImage("it holds no process section".into()))?;
+    let pages_len = image
+        .sections_of(SectionKind::PAGES)
+        .next()
+        .map(|s| s.len)
+        .unwrap_or(0);
+    persist::from_record(&record, pages_len).map_err(RestoreError::BadImage)
+}
+
+/// Restore the process of a verified image (the caller has already
+/// consulted the security verdict). Returns the running process; on
+/// failure nothing that was created stays alive.
+pub fn restore(image: &VerifiedImage, opts: &RestoreOptions) -> Result<RestoredProcess, RestoreError> {
+    let state = load_process(image)?;
+    if opts.pid_ns {
+        return Err(RestoreError::PidNsUnsupported { pid: state.pid });
+    }
+    let base = match image.sections_of(SectionKind::PAGES).next() {
+        Some(s) => s.offset,
+        None if state.page_runs.is_empty() => 0,
+        None => return Err(RestoreError::BadImage("page runs without a pages section".into())),
+    };
+    if opts.progress {
+        eprintln!(
+            "restoring pid {} ({} MiB of memory)",
+            state.pid,
+            state.stored_bytes() >> 20
+        );
+    }
+    restore::rebuild(
+        &state,
+        &restore::PagesSource {
+            file: image.file(),
+            base,
+        },
+    )
+}

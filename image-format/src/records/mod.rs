@@ -11,3 +11,5 @@
 pub mod security;
 
 pub use security::*;
+pub mod process;
+pub use process::*;

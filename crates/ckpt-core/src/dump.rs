@@ -1,0 +1,739 @@
+//! Dump: freeze a task, collect everything that describes it into the
+//! live model, and stream the contents of the pages it owns.
+//!
+//! What to collect is decided here from /proc text (through `ProcSource`)
+//! and from calls made through the `Tracer` seam; nothing here is unsafe.
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+
+use crate::error::DumpError;
+use crate::model::*;
+use crate::procfs::{self, MapsEntry, ProcSource};
+use crate::ptrace::{find_syscall_insn, Tracee, Tracer};
+
+pub const PAGE: u64 = 4096;
+
+/// Kernel special mappings that are moved, never copied.
+pub fn is_special(name: &str) -> bool {
+    matches!(name, "[vdso]" | "[vvar]" | "[vvar_vclock]" | "[vsyscall]")
+}
+
+/// Classify a /proc/PID/maps entry.
+pub fn classify(m: &MapsEntry) -> Result<VmaBacking, String> {
+    if is_special(&m.name) {
+        return Ok(VmaBacking::Special);
+    }
+    let is_file = m.ino != 0 && m.name.starts_with('/');
+    let shmem_anon = m.name.starts_with("/dev/zero") || m.name.starts_with("/SYSV");
+    if m.shared {
+        if shmem_anon {
+            return Ok(VmaBacking::SharedAnonymous);
+        }
+        if m.name.starts_with("/memfd:") {
+            return Err(format!("shared mapping of memfd {}", m.name));
+        }
+        if m.name.ends_with(" (deleted)") {
+            return Err(format!("shared mapping of deleted file {}", m.name));
+        }
+        if is_file {
+            return Ok(VmaBacking::FileShared);
+        }
+        return Err(format!("shared mapping {:?}", m.name));
+    }
+    if is_file {
+        if m.name.ends_with(" (deleted)") || m.name.starts_with("/memfd:") {
+            return Err(format!("private mapping of deleted file {}", m.name));
+        }
+        return Ok(VmaBacking::FilePrivate);
+    }
+    Ok(VmaBacking::Anonymous)
+}
+
+/// Which pages of `vma` must be stored, given its pagemap entries: runs of
+/// (start, len).
+pub fn pages_to_store(vma: &Vma, pagemap: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for (i, e) in pagemap.iter().enumerate() {
+        let present = e & procfs::PM_PRESENT != 0;
+        let swapped = e & procfs::PM_SWAPPED != 0;
+        let file_page = e & procfs::PM_FILE_OR_SHARED != 0;
+        let keep = match vma.backing {
+            VmaBacking::Anonymous => present || swapped,
+            VmaBacking::FilePrivate => (present && !file_page) || swapped,
+            VmaBacking::SharedAnonymous => true,
+            VmaBacking::FileShared | VmaBacking::Special => false,
+        };
+        if keep {
+            let addr = vma.start + i as u64 * PAGE;
+            match out.last_mut() {
+                Some((s, l)) if *s + *l == addr => *l += PAGE,
+                _ => out.push((addr, PAGE)),
+            }
+        }
+    }
+    out
+}
+
+/// A task held stopped under ptrace. Dropping it puts back the registers
+/// and signal mask and detaches: the task runs on as if nothing happened.
+pub struct FrozenTask {
+    pub(crate) tracee: Option<Tracee>,
+    orig_regs: Option<crate::ptrace::Regs>,
+    orig_mask: Option<u64>,
+}
+
+impl FrozenTask {
+    pub fn freeze(pid: i32) -> Result<FrozenTask, DumpError> {
+        let tracee = Tracee::seize(pid).map_err(|source| DumpError::Freeze { pid, source })?;
+        Ok(FrozenTask {
+            tracee: Some(tracee),
+            orig_regs: None,
+            orig_mask: None,
+        })
+    }
+
+    fn tracee(&mut self) -> &mut Tracee {
+        self.tracee.as_mut().expect("tracee present until release")
+    }
+
+    fn put_back(&mut self) -> Result<(), crate::ptrace::TraceError> {
+        let regs = self.orig_regs.take();
+        let mask = self.orig_mask.take();
+        let t = self.tracee();
+        if let Some(r) = regs {
+            t.set_regs(&r)?;
+        }
+        if let Some(m) = mask {
+            t.set_sigmask(m)?;
+        }
+        t.end_injection();
+        Ok(())
+    }
+
+    /// Put the task back and let it run.
+    pub fn release_running(mut self) -> Result<(), crate::ptrace::TraceError> {
+        self.put_back()?;
+        let t = self.tracee.take().expect("tracee present");
+        t.detach()
+    }
+
+    /// Kill the task (the dump is complete) and wait until it is gone.
+    pub fn release_killed(mut self) {
+        let t = self.tracee.take().expect("tracee present");
+        t.kill_and_reap();
+    }
+}
+
+impl Drop for FrozenTask {
+    fn drop(&mut self) {
+        if self.tracee.is_some() {
+            let _ = self.put_back();
+            if let Some(t) = self.tracee.take() {
+                let _ = t.detach();
+            }
+        }
+    }
+}
+
+fn inj(pid: i32, call: &str, r: Result<i64, crate::ptrace::TraceError>) -> Result<u64, DumpError> {
+    let v = r.map_err(|source| DumpError::Trace { pid, source })?;
+    if (-4095..0).contains(&v) {
+        return Err(DumpError::Injected {
+            pid,
+            call: call.to_string(),
+            errno: (-v) as i32,
+        });
+    }
+    Ok(v as u64)
+}
+
+fn proc_err(pid: i32, file: &str) -> impl FnOnce(std::io::Error) -> DumpError + '_ {
+    move |source| DumpError::Proc {
+        pid,
+        file: file.to_string(),
+        source,
+    }
+}
+
+/// Collect the state of a frozen task (everything but page contents) and
+/// the address ranges whose pages are candidates for storing.
+pub fn collect(
+    frozen: &mut FrozenTask,
+    proc: &dyn ProcSource,
+) -> Result<(ProcessState, Vec<(u64, u64)>), DumpError> {
+    let pid = frozen.tracee().pid();
+    let status = proc.read_text("status").map_err(proc_err(pid, "status"))?;
+    if let Some(n) = procfs::status_field(&status, "Threads") {
+        if n != "1" {
+            return Err(DumpError::Unsupported {
+                pid,
+                what: format!("it has {n} threads; only single-threaded processes"),
+            });
+        }
+    }
+    match procfs::status_field(&status, "Seccomp") {
+        Some("0") | None => {}
+        Some(m) => {
+            return Err(DumpError::Confinement {
+                pid,
+                what: format!("it runs under seccomp (mode {m}), which this version cannot restore"),
+            })
+        }
+    }
+    let no_new_privs = procfs::status_field(&status, "NoNewPrivs") == Some("1");
+    let umask = procfs::status_field(&status, "Umask")
+        .and_then(|u| u32::from_str_radix(u, 8).ok())
+        .unwrap_or(0o022);
+
+    // Registers and signal state, before any injection.
+    let t = frozen.tracee();
+    let regs = t.regs().map_err(|source| DumpError::Trace { pid, source })?;
+    let xsave = t.get_xstate().map_err(|source| DumpError::Trace { pid, source })?;
+    let sigmask = t.get_sigmask().map_err(|source| DumpError::Trace { pid, source })?;
+    let rseq = t
+        .get_rseq()
+        .map_err(|source| DumpError::Trace { pid, source })?
+        .map(|c| Rseq {
+            addr: c.rseq_abi_pointer,
+            len: c.rseq_abi_size,
+            sig: c.signature,
+        });
+    frozen.orig_regs = Some(regs);
+    frozen.orig_mask = Some(sigmask);
+
+    let maps = procfs::parse_maps(&proc.read_text("maps").map_err(proc_err(pid, "maps"))?)
+        .map_err(|e| DumpError::Unsupported { pid, what: e })?;
+    let vdso = maps
+        .iter()
+        .find(|m| m.name == "[vdso]")
+        .ok_or(DumpError::Unsupported {
+            pid,
+            what: "it has no [vdso]".into(),
+        })?;
+    let mut code = vec![0u8; (vdso.end - vdso.start) as usize];
+    let t = frozen.tracee();
+    t.read_mem(vdso.start, &mut code)
+        .map_err(|source| DumpError::Trace { pid, source })?;
+    let off = find_syscall_insn(&code).ok_or(DumpError::Trace {
+        pid,
+        source: crate::ptrace::TraceError::NoSyscallInsn { pid },
+    })?;
+    t.set_syscall_ip(vdso.start + off as u64);
+
+    // Injected calls, with every signal blocked so none is consumed meanwhile.
+    t.set_sigmask(!0)
+        .map_err(|source| DumpError::Trace { pid, source })?;
+    let scratch = inj(
+        pid,
+        "mmap",
+        t.syscall(
+            libc::SYS_mmap,
+            &[
+                0,
+                PAGE,
+                (libc::PROT_READ | libc::PROT_WRITE) as u64,
+                (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+                u64::MAX,
+                0,
+            ],
+        ),
+    )?;
+    let mut sigactions = Vec::new();
+    for sig in 1..=64u64 {
+        if sig == libc::SIGKILL as u64 || sig == libc::SIGSTOP as u64 {
+            continue;
+        }
+        inj(
+            pid,
+            "rt_sigaction",
+            t.syscall(libc::SYS_rt_sigaction, &[sig, 0, scratch, 8]),
+        )?;
+        let mut b = [0u8; 32];
+        t.read_mem(scratch, &mut b)
+            .map_err(|source| DumpError::Trace { pid, source })?;
+        let w = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        let a = SigAction {
+            signo: sig as u32,
+            handler: w(0),
+            flags: w(1),
+            restorer: w(2),
+            mask: w(3),
+        };
+        if a.handler != 0 || a.flags != 0 || a.mask != 0 {
+            sigactions.push(a);
+        }
+    }
+    inj(
+        pid,
+        "sigaltstack",
+        t.syscall(libc::SYS_sigaltstack, &[0, scratch]),
+    )?;
+    let mut ss = [0u8; 24];
+    t.read_mem(scratch, &mut ss)
+        .map_err(|source| DumpError::Trace { pid, source })?;
+    let ssw = |i: usize| u64::from_le_bytes(ss[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let ss_flags = ssw(1) as u32;
+    let sigaltstack = (ss_flags & libc::SS_DISABLE as u32 == 0).then(|| (ssw(0), ss_flags, ssw(2)));
+    let brk = inj(pid, "brk", t.syscall(libc::SYS_brk, &[0]))?;
+    let personality = inj(
+        pid,
+        "personality",
+        t.syscall(libc::SYS_personality, &[0xffff_ffff]),
+    )? as u32;
+    inj(pid, "munmap", t.syscall(libc::SYS_munmap, &[scratch, PAGE]))?;
+    frozen
+        .put_back()
+        .map_err(|source| DumpError::Trace { pid, source })?;
+    // put_back consumed the originals; keep them for the final release.
+    frozen.orig_regs = Some(regs);
+    frozen.orig_mask = Some(sigmask);
+
+    // The memory map (re-read: the scratch page is gone again).
+    let maps = procfs::parse_maps(&proc.read_text("maps").map_err(proc_err(pid, "maps"))?)
+        .map_err(|e| DumpError::Unsupported { pid, what: e })?;
+    let mut vmas = Vec::with_capacity(maps.len());
+    for m in &maps {
+        let backing = classify(m).map_err(|what| DumpError::Unsupported { pid, what })?;
+        vmas.push(Vma {
+            start: m.start,
+            end: m.end,
+            prot: m.prot(),
+            shared: m.shared,
+            growsdown: m.name == "[stack]",
+            backing,
+            name: m.name.clone(),
+            offset: m.offset,
+            dev: m.dev,
+            ino: m.ino,
+        });
+    }
+    let mut ranges = Vec::new();
+    for v in &vmas {
+        if matches!(v.backing, VmaBacking::FileShared | VmaBacking::Special) {
+            continue;
+        }
+        let npages = (v.len() / PAGE) as usize;
+        const CHUNK: usize = 1 << 16;
+        let mut done = 0usize;
+        while done < npages {
+            let n = CHUNK.min(npages - done);
+            let pm = proc
+                .pagemap(v.start + done as u64 * PAGE, n)
+                .map_err(proc_err(pid, "pagemap"))?;
+            let sub = Vma {
+                start: v.start + done as u64 * PAGE,
+                ..v.clone()
+            };
+            for r in pages_to_store(&sub, &pm) {
+                match ranges.last_mut() {
+                    Some((s, l)) if *s + *l == r.0 => *l += r.1,
+                    _ => ranges.push(r),
+                }
+            }
+            done += n;
+        }
+    }
+
+    // mm fields.
+    let stat = proc.read_text("stat").map_err(proc_err(pid, "stat"))?;
+    let f = procfs::parse_stat_fields(&stat).map_err(|e| DumpError::Unsupported { pid, what: e })?;
+    let g = |i: usize| f.get(i).copied().unwrap_or(0);
+    let mm = MmFields {
+        start_code: g(26),
+        end_code: g(27),
+        start_stack: g(28),
+        start_data: g(45),
+        end_data: g(46),
+        start_brk: g(47),
+        brk,
+        arg_start: g(48),
+        arg_end: g(49),
+        env_start: g(50),
+        env_end: g(51),
+    };
+    let auxv_raw = proc.read_bytes("auxv").map_err(proc_err(pid, "auxv"))?;
+    let auxv = auxv_raw
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect();
+    let exe = file_id(pid, proc, "exe")?;
+    let cwd = file_id(pid, proc, "cwd")?;
+    let mut rlimits = Vec::new();
+    for res in 0..16u32 {
+        let (soft, hard) = crate::sys::get_rlimit(pid, res).map_err(proc_err(pid, "limits"))?;
+        rlimits.push((res, soft, hard));
+    }
+    let comm = proc
+        .read_text("comm")
+        .map_err(proc_err(pid, "comm"))?
+        .trim_end()
+        .to_string();
+    let (fds, pipes) = collect_fds(pid, proc)?;
+
+    let state = ProcessState {
+        pid,
+        comm,
+        exe,
+        cwd,
+        umask,
+        personality,
+        no_new_privs,
+        regs,
+        xsave,
+        sigmask,
+        sigactions,
+        sigaltstack,
+        vmas,
+        page_runs: Vec::new(),
+        mm,
+        auxv,
+        rlimits,
+        rseq,
+        fds,
+        pipes,
+    };
+    Ok((state, ranges))
+}
+
+fn file_id(pid: i32, proc: &dyn ProcSource, name: &str) -> Result<FileId, DumpError> {
+    let path = proc.read_link(name).map_err(proc_err(pid, name))?;
+    let md = std::fs::metadata(format!("/proc/{pid}/{name}")).map_err(proc_err(pid, name))?;
+    Ok(FileId {
+        path,
+        dev: md.dev(),
+        ino: md.ino(),
+    })
+}
+
+fn socket_kind(pid: i32, ino: &str) -> String {
+    for (file, what) in [
+        ("tcp", "TCP socket"),
+        ("tcp6", "TCP socket"),
+        ("udp", "UDP socket"),
+        ("udp6", "UDP socket"),
+        ("unix", "Unix socket"),
+        ("raw", "raw socket"),
+        ("netlink", "netlink socket"),
+    ] {
+        if let Ok(t) = std::fs::read_to_string(format!("/proc/{pid}/net/{file}")) {
+            if t.lines()
+                .skip(1)
+                .any(|l| l.split_whitespace().any(|w| w == ino))
+            {
+                return what.to_string();
+            }
+        }
+    }
+    "socket".to_string()
+}
+
+fn collect_fds(pid: i32, proc: &dyn ProcSource) -> Result<(Vec<OpenFd>, Vec<PipeState>), DumpError> {
+    let mut fds = Vec::new();
+    let mut pipe_ends: Vec<(i32, u64, u32)> = Vec::new();
+    for fd in proc.fds().map_err(proc_err(pid, "fd"))? {
+        let link = proc
+            .read_link(&format!("fd/{fd}"))
+            .map_err(proc_err(pid, "fd"))?;
+        let info = procfs::parse_fdinfo(
+            &proc
+                .read_text(&format!("fdinfo/{fd}"))
+                .map_err(proc_err(pid, "fdinfo"))?,
+        );
+        let unsupported = |what: String| DumpError::UnsupportedFd { pid, fd, what };
+        if let Some(ino) = link.strip_prefix("pipe:[").and_then(|r| r.strip_suffix(']')) {
+            let ino: u64 = ino.parse().unwrap_or(0);
+            pipe_ends.push((fd, ino, info.flags));
+            fds.push(OpenFd {
+                fd,
+                target: FdTarget::Pipe { ino },
+                flags: info.flags,
+                pos: 0,
+            });
+            continue;
+        }
+        if let Some(ino) = link.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+            return Err(unsupported(socket_kind(pid, ino)));
+        }
+        if let Some(kind) = link.strip_prefix("anon_inode:") {
+            let kind = kind.trim_matches(|c| c == '[' || c == ']');
+            return Err(unsupported(kind.to_string()));
+        }
+        if !link.starts_with('/') {
+            return Err(unsupported(link));
+        }
+        if link.ends_with(" (deleted)") {
+            return Err(unsupported(format!("deleted file {link}")));
+        }
+        let md = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).map_err(proc_err(pid, "fd"))?;
+        let ft = md.file_type();
+        use std::os::unix::fs::FileTypeExt;
+        let target = if ft.is_file() {
+            FdTarget::RegularFile(FileId {
+                path: link,
+                dev: md.dev(),
+                ino: md.ino(),
+            })
+        } else if ft.is_dir() {
+            FdTarget::Directory(FileId {
+                path: link,
+                dev: md.dev(),
+                ino: md.ino(),
+            })
+        } else if ft.is_char_device() {
+            let major = (md.rdev() >> 8) & 0xfff;
+            let is_tty = matches!(major, 4 | 5 | 136..=143);
+            if is_tty && fd <= 2 {
+                FdTarget::InheritedStdio
+            } else {
+                FdTarget::CharDevice {
+                    path: link,
+                    rdev: md.rdev(),
+                }
+            }
+        } else if ft.is_fifo() {
+            return Err(unsupported(format!("named pipe {link}")));
+        } else {
+            return Err(unsupported(format!("special file {link}")));
+        };
+        fds.push(OpenFd {
+            fd,
+            target,
+            flags: info.flags,
+            pos: info.pos,
+        });
+    }
+    // Pipes: both ends held -> recreate; otherwise only stdio is handed over.
+    let mut pipes = Vec::new();
+    for (fd, ino, _) in &pipe_ends {
+        let has_read = pipe_ends
+            .iter()
+            .any(|(_, i, fl)| i == ino && fl & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32);
+        let has_write = pipe_ends
+            .iter()
+            .any(|(_, i, fl)| i == ino && fl & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32);
+        if has_read && has_write {
+            if !pipes.iter().any(|p: &PipeState| p.ino == *ino) {
+                let reader = pipe_ends
+                    .iter()
+                    .find(|(_, i, fl)| i == ino && fl & libc::O_ACCMODE as u32 == 0)
+                    .map(|(f, _, _)| *f)
+                    .unwrap_or(*fd);
+                let data = peek_pipe(pid, reader).map_err(|e| DumpError::UnsupportedFd {
+                    pid,
+                    fd: reader,
+                    what: format!("pipe whose buffered bytes cannot be read ({e})"),
+                })?;
+                pipes.push(PipeState { ino: *ino, data });
+            }
+        } else if *fd <= 2 {
+            if let Some(o) = fds.iter_mut().find(|o| o.fd == *fd) {
+                o.target = FdTarget::InheritedStdio;
+            }
+        } else {
+            return Err(DumpError::UnsupportedFd {
+                pid,
+                fd: *fd,
+                what: "pipe to another process".into(),
+            });
+        }
+    }
+    Ok((fds, pipes))
+}
+
+/// Copy the bytes buffered in the pipe read end `fd` of `pid` without
+/// consuming them: tee(2) into a pipe of our own, then read that.
+fn peek_pipe(pid: i32, fd: i32) -> std::io::Result<Vec<u8>> {
+    use nix::fcntl::{FcntlArg, OFlag};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/{pid}/fd/{fd}"))?;
+    let n = crate::sys::fionread(&f)?;
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
+    let _ = nix::fcntl::fcntl(&w, FcntlArg::F_SETPIPE_SZ(n.max(4096) as libc::c_int));
+    let mut out = Vec::with_capacity(n);
+    let copied = crate::sys::tee_nonblock(&f, &w, n)?;
+    let mut rf = std::fs::File::from(r);
+    let mut buf = vec![0u8; copied];
+    std::io::Read::read_exact(&mut rf, &mut buf)?;
+    out.extend_from_slice(&buf);
+    if copied != n {
+        return Err(std::io::Error::other(format!("copied {copied} of {n} bytes")));
+    }
+    Ok(out)
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Stream the pages in `ranges` from the frozen task into `out`, leaving
+/// out pages that are entirely zero. Returns the stored runs (offsets
+/// relative to the first byte written) and the number of bytes written.
+pub fn stream_pages(
+    pid: i32,
+    ranges: &[(u64, u64)],
+    out: &mut dyn Write,
+    mut progress: impl FnMut(u64),
+) -> Result<Vec<PageRun>, DumpError> {
+    const CHUNK: u64 = 8 << 20;
+    let mut buf = vec![0u8; CHUNK as usize];
+    let mut runs: Vec<PageRun> = Vec::new();
+    let mut written = 0u64;
+    let mut mem: Option<std::fs::File> = None;
+    let mut done = 0u64;
+    for &(start, len) in ranges {
+        let mut pos = start;
+        while pos < start + len {
+            let n = CHUNK.min(start + len - pos) as usize;
+            let chunk = &mut buf[..n];
+            read_remote(pid, pos, chunk, &mut mem).map_err(|source| DumpError::ReadMemory {
+                pid,
+                start: pos,
+                end: pos + n as u64,
+                source,
+            })?;
+            // Emit maximal stretches of non-zero pages.
+            let mut i = 0usize;
+            while i < n {
+                while i < n && is_zero(&chunk[i..i + PAGE as usize]) {
+                    i += PAGE as usize;
+                }
+                let s = i;
+                while i < n && !is_zero(&chunk[i..i + PAGE as usize]) {
+                    i += PAGE as usize;
+                }
+                if i > s {
+                    out.write_all(&chunk[s..i]).map_err(|e| DumpError::Image(e.to_string()))?;
+                    let vaddr = pos + s as u64;
+                    let l = (i - s) as u64;
+                    match runs.last_mut() {
+                        Some(r) if r.vaddr + r.len == vaddr && r.offset + r.len == written => r.len += l,
+                        _ => runs.push(PageRun {
+                            vaddr,
+                            len: l,
+                            offset: written,
+                        }),
+                    }
+                    written += l;
+                }
+            }
+            pos += n as u64;
+            done += n as u64;
+            progress(done);
+        }
+    }
+    Ok(runs)
+}
+
+fn is_zero(page: &[u8]) -> bool {
+    page.chunks_exact(16)
+        .all(|c| u128::from_ne_bytes(c.try_into().unwrap_or([1; 16])) == 0)
+        && page.chunks_exact(16).remainder().iter().all(|&b| b == 0)
+}
+
+fn read_remote(
+    pid: i32,
+    addr: u64,
+    buf: &mut [u8],
+    mem: &mut Option<std::fs::File>,
+) -> Result<(), crate::ptrace::TraceError> {
+    use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+    let len = buf.len();
+    let r = process_vm_readv(
+        nix::unistd::Pid::from_raw(pid),
+        &mut [std::io::IoSliceMut::new(buf)],
+        &[RemoteIoVec {
+            base: addr as usize,
+            len,
+        }],
+    );
+    if matches!(r, Ok(n) if n == len) {
+        return Ok(());
+    }
+    // Fallback (PROT_NONE pages, partial reads): /proc/PID/mem uses FOLL_FORCE.
+    let io = |e: std::io::Error| crate::ptrace::TraceError::Ptrace {
+        op: "read /proc/PID/mem",
+        pid,
+        source: e,
+    };
+    if mem.is_none() {
+        *mem = Some(std::fs::File::open(format!("/proc/{pid}/mem")).map_err(io)?);
+    }
+    use std::os::unix::fs::FileExt;
+    mem.as_ref()
+        .expect("opened above")
+        .read_exact_at(buf, addr)
+        .map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vma(backing: VmaBacking) -> Vma {
+        Vma {
+            start: 0x10000,
+            end: 0x15000,
+            prot: 3,
+            shared: false,
+            growsdown: false,
+            backing,
+            name: String::new(),
+            offset: 0,
+            dev: 0,
+            ino: 0,
+        }
+    }
+
+    #[test]
+    fn anonymous_stores_present_and_swapped_pages_in_runs() {
+        let p = procfs::PM_PRESENT;
+        let pm = [p, p, 0, procfs::PM_SWAPPED, p];
+        let r = pages_to_store(&vma(VmaBacking::Anonymous), &pm);
+        assert_eq!(r, vec![(0x10000, 0x2000), (0x13000, 0x2000)]);
+    }
+
+    #[test]
+    fn private_file_stores_only_copied_pages() {
+        let p = procfs::PM_PRESENT;
+        let f = procfs::PM_FILE_OR_SHARED;
+        let pm = [p | f, p, p | f, 0, 0];
+        let r = pages_to_store(&vma(VmaBacking::FilePrivate), &pm);
+        assert_eq!(r, vec![(0x11000, 0x1000)]);
+        assert!(pages_to_store(&vma(VmaBacking::FileShared), &pm).is_empty());
+    }
+
+    #[test]
+    fn classify_kinds() {
+        let mk = |name: &str, shared: bool, ino: u64| MapsEntry {
+            start: 0,
+            end: 4096,
+            read: true,
+            write: true,
+            exec: false,
+            shared,
+            offset: 0,
+            dev: 0,
+            ino,
+            name: name.into(),
+        };
+        assert_eq!(classify(&mk("[vdso]", false, 0)), Ok(VmaBacking::Special));
+        assert_eq!(classify(&mk("[heap]", false, 0)), Ok(VmaBacking::Anonymous));
+        assert_eq!(classify(&mk("/usr/bin/x", false, 5)), Ok(VmaBacking::FilePrivate));
+        assert_eq!(classify(&mk("/tmp/f", true, 5)), Ok(VmaBacking::FileShared));
+        assert_eq!(classify(&mk("/dev/zero (deleted)", true, 9)), Ok(VmaBacking::SharedAnonymous));
+        assert!(classify(&mk("/tmp/gone (deleted)", false, 5)).is_err());
+    }
+
+    #[test]
+    fn zero_pages_are_detected() {
+        let mut p = vec![0u8; 4096];
+        assert!(is_zero(&p));
+        p[4095] = 1;
+        assert!(!is_zero(&p));
+    }
+}

@@ -1,0 +1,141 @@
+//! Errors of the engine: one enum for dump, one for restore. Each variant
+//! names the failed operation and its object; `exit_code` classifies them
+//! (1 = operational, 3 = refused by a security rule, DESIGN 2).
+
+use crate::ptrace::TraceError;
+use std::path::PathBuf;
+
+/// Exit code for an operational failure.
+pub const EXIT_OPERATIONAL: i32 = 1;
+/// Exit code for a refusal by a security rule.
+pub const EXIT_SECURITY: i32 = 3;
+
+/// A dump that failed. The target is left running and untraced, and no image remains.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DumpError {
+    #[error("cannot read the security state (credentials, labels, seccomp) of pid {pid}: {detail}")]
+    Security { pid: i32, detail: String },
+    #[error("cannot freeze pid {pid}: {source} (does it exist, and may this user ptrace it?)")]
+    Freeze {
+        pid: i32,
+        #[source]
+        source: TraceError,
+    },
+    #[error("cannot dump pid {pid}: {source}")]
+    Trace {
+        pid: i32,
+        #[source]
+        source: TraceError,
+    },
+    #[error("cannot dump pid {pid}: {call} injected into it failed with errno {errno} ({})", std::io::Error::from_raw_os_error(*errno))]
+    Injected { pid: i32, call: String, errno: i32 },
+    #[error("cannot read /proc/{pid}/{file}: {source}")]
+    Proc {
+        pid: i32,
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot dump fd {fd} of pid {pid}: {what} (not supported yet); close it or use --leave-running to keep the process")]
+    UnsupportedFd { pid: i32, fd: i32, what: String },
+    #[error("cannot dump pid {pid}: {what} (not supported yet)")]
+    Unsupported { pid: i32, what: String },
+    #[error("refusing to dump pid {pid}: {what}; restoring it would drop that confinement")]
+    Confinement { pid: i32, what: String },
+    #[error("cannot read memory {start:#x}-{end:#x} of pid {pid}: {source}")]
+    ReadMemory {
+        pid: i32,
+        start: u64,
+        end: u64,
+        #[source]
+        source: TraceError,
+    },
+    #[error("cannot write image {}: {source}", path.display())]
+    WriteImage {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write image: {0}")]
+    Image(String),
+    #[error("dump of pid {pid} is done but ending the target failed: {source}")]
+    Finish {
+        pid: i32,
+        #[source]
+        source: TraceError,
+    },
+}
+
+impl DumpError {
+    /// Process exit code for this error (DESIGN 2).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            DumpError::Confinement { .. } => EXIT_SECURITY,
+            _ => EXIT_OPERATIONAL,
+        }
+    }
+    /// Whether this is a refusal by a security rule (exit 3).
+    pub fn is_security_refusal(&self) -> bool {
+        self.exit_code() == EXIT_SECURITY
+    }
+}
+
+/// A restore that failed. Whatever was created has been killed and reaped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RestoreError {
+    #[error("cannot restore pid {pid}: that PID is taken on this host; end the process using it, or restore with --pid-ns (not supported yet)")]
+    PidTaken { pid: i32 },
+    #[error("cannot restore pid {pid}: claiming a PID needs CAP_CHECKPOINT_RESTORE; run as root, or restore with --pid-ns (not supported yet)")]
+    NoCapability { pid: i32 },
+    #[error("cannot create the task for pid {pid}: {source}")]
+    Create {
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--pid-ns is not supported yet; free PID {pid} and restore without it")]
+    PidNsUnsupported { pid: i32 },
+    #[error("cannot restore pid {pid}: {source}")]
+    Trace {
+        pid: i32,
+        #[source]
+        source: TraceError,
+    },
+    #[error("cannot restore pid {pid}: {call} failed with errno {errno} ({})", std::io::Error::from_raw_os_error(*errno))]
+    Injected { pid: i32, call: String, errno: i32 },
+    #[error("cannot restore pid {pid}: file {path} changed since the dump (was dev {want_dev:#x} ino {want_ino}, now dev {dev:#x} ino {ino}); put the original file back")]
+    FileChanged {
+        pid: i32,
+        path: String,
+        want_dev: u64,
+        want_ino: u64,
+        dev: u64,
+        ino: u64,
+    },
+    #[error("cannot restore pid {pid}: cannot open {path} ({what}) in the restored task: {}; make it available at that path", std::io::Error::from_raw_os_error(*errno))]
+    Open {
+        pid: i32,
+        path: String,
+        what: String,
+        errno: i32,
+    },
+    #[error("cannot restore pid {pid}: this kernel's {what}; restore on the kernel that dumped it")]
+    KernelMismatch { pid: i32, what: String },
+    #[error("cannot restore: the image is invalid: {0}")]
+    BadImage(String),
+    #[error("cannot restore: {0}")]
+    Image(String),
+}
+
+impl RestoreError {
+    /// Process exit code for this error (DESIGN 2).
+    pub fn exit_code(&self) -> i32 {
+        EXIT_OPERATIONAL
+    }
+    /// Whether this is a refusal by a security rule (exit 3).
+    pub fn is_security_refusal(&self) -> bool {
+        self.exit_code() == EXIT_SECURITY
+    }
+}

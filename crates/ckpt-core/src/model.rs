@@ -1,0 +1,184 @@
+//! The live, in-memory model of one checkpointed task: what the dump
+//! collects and what the restore rebuilds. Stored records are separate
+//! types (image-format); `persist` converts between the two.
+
+use crate::ptrace::Regs;
+
+/// Identity of a file: its path and (dev, ino) at dump time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileId {
+    pub path: String,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// How a VMA is backed and therefore rebuilt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VmaBacking {
+    Anonymous,
+    FilePrivate,
+    FileShared,
+    SharedAnonymous,
+    Special,
+}
+
+/// One virtual memory area.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vma {
+    pub start: u64,
+    pub end: u64,
+    pub prot: u32,
+    pub shared: bool,
+    pub growsdown: bool,
+    pub backing: VmaBacking,
+    pub name: String,
+    pub offset: u64,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl Vma {
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// Consecutive stored pages: `len` bytes for `vaddr` at `offset` in the pages data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRun {
+    pub vaddr: u64,
+    pub len: u64,
+    pub offset: u64,
+}
+
+/// The mm fields restored with PR_SET_MM_MAP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MmFields {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+}
+
+/// A signal disposition (kernel `struct sigaction`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigAction {
+    pub signo: u32,
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+/// A registered rseq area.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rseq {
+    pub addr: u64,
+    pub len: u32,
+    pub sig: u32,
+}
+
+/// What an fd refers to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FdTarget {
+    RegularFile(FileId),
+    Directory(FileId),
+    CharDevice { path: String, rdev: u64 },
+    /// One end of a pipe whose both ends the task holds.
+    Pipe { ino: u64 },
+    /// fd 0-2 on a terminal or foreign pipe: the restorer's own fd is used.
+    InheritedStdio,
+}
+
+/// One open fd.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenFd {
+    pub fd: i32,
+    pub target: FdTarget,
+    /// open flags including O_CLOEXEC.
+    pub flags: u32,
+    pub pos: u64,
+}
+
+/// A pipe with both ends in the task, and the bytes buffered in it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipeState {
+    pub ino: u64,
+    pub data: Vec<u8>,
+}
+
+/// Everything recorded about one single-threaded task.
+#[derive(Clone, Debug)]
+pub struct ProcessState {
+    pub pid: i32,
+    pub comm: String,
+    pub exe: FileId,
+    pub cwd: FileId,
+    pub umask: u32,
+    pub personality: u32,
+    pub no_new_privs: bool,
+    pub regs: Regs,
+    pub xsave: Vec<u8>,
+    pub sigmask: u64,
+    pub sigactions: Vec<SigAction>,
+    /// (ss_sp, ss_flags, ss_size); None when disabled.
+    pub sigaltstack: Option<(u64, u32, u64)>,
+    pub vmas: Vec<Vma>,
+    pub page_runs: Vec<PageRun>,
+    pub mm: MmFields,
+    pub auxv: Vec<u64>,
+    pub rlimits: Vec<(u32, u64, u64)>,
+    pub rseq: Option<Rseq>,
+    pub fds: Vec<OpenFd>,
+    pub pipes: Vec<PipeState>,
+}
+
+impl ProcessState {
+    /// Total bytes of stored pages.
+    pub fn stored_bytes(&self) -> u64 {
+        self.page_runs.iter().map(|r| r.len).sum()
+    }
+}
+
+/// All-zero registers (for tests and defaults).
+pub fn zero_regs() -> Regs {
+    Regs {
+        r15: 0,
+        r14: 0,
+        r13: 0,
+        r12: 0,
+        rbp: 0,
+        rbx: 0,
+        r11: 0,
+        r10: 0,
+        r9: 0,
+        r8: 0,
+        rax: 0,
+        rcx: 0,
+        rdx: 0,
+        rsi: 0,
+        rdi: 0,
+        orig_rax: 0,
+        rip: 0,
+        cs: 0,
+        eflags: 0,
+        rsp: 0,
+        ss: 0,
+        fs_base: 0,
+        gs_base: 0,
+        ds: 0,
+        es: 0,
+        fs: 0,
+        gs: 0,
+    }
+}

@@ -1,0 +1,416 @@
+//! Conversion between the live model (`model`) and the stored records
+//! (`image_format::records::ProcessRecord`). Decoding validates everything
+//! it takes from the image (bounds, alignment, overlaps) and never panics.
+
+use image_format::records as rec;
+
+use crate::dump::PAGE;
+use crate::model::*;
+use crate::ptrace::Regs;
+
+/// Most VMAs a record may hold (the kernel default max_map_count is 65530).
+pub const MAX_VMAS: usize = 1 << 20;
+/// Most fds a record may hold.
+pub const MAX_FDS: usize = 1 << 20;
+/// Largest XSAVE area accepted.
+pub const MAX_XSAVE: usize = 64 * 1024;
+
+fn regs_to_record(r: &Regs) -> rec::X86RegsRecord {
+    rec::X86RegsRecord {
+        r15: r.r15,
+        r14: r.r14,
+        r13: r.r13,
+        r12: r.r12,
+        rbp: r.rbp,
+        rbx: r.rbx,
+        r11: r.r11,
+        r10: r.r10,
+        r9: r.r9,
+        r8: r.r8,
+        rax: r.rax,
+        rcx: r.rcx,
+        rdx: r.rdx,
+        rsi: r.rsi,
+        rdi: r.rdi,
+        orig_rax: r.orig_rax,
+        rip: r.rip,
+        cs: r.cs,
+        eflags: r.eflags,
+        rsp: r.rsp,
+        ss: r.ss,
+        fs_base: r.fs_base,
+        gs_base: r.gs_base,
+        ds: r.ds,
+        es: r.es,
+        fs: r.fs,
+        gs: r.gs,
+    }
+}
+
+fn regs_from_record(r: &rec::X86RegsRecord) -> Regs {
+    let mut o = zero_regs();
+    o.r15 = r.r15;
+    o.r14 = r.r14;
+    o.r13 = r.r13;
+    o.r12 = r.r12;
+    o.rbp = r.rbp;
+    o.rbx = r.rbx;
+    o.r11 = r.r11;
+    o.r10 = r.r10;
+    o.r9 = r.r9;
+    o.r8 = r.r8;
+    o.rax = r.rax;
+    o.rcx = r.rcx;
+    o.rdx = r.rdx;
+    o.rsi = r.rsi;
+    o.rdi = r.rdi;
+    o.orig_rax = r.orig_rax;
+    o.rip = r.rip;
+    o.cs = r.cs;
+    o.eflags = r.eflags;
+    o.rsp = r.rsp;
+    o.ss = r.ss;
+    o.fs_base = r.fs_base;
+    o.gs_base = r.gs_base;
+    o.ds = r.ds;
+    o.es = r.es;
+    o.fs = r.fs;
+    o.gs = r.gs;
+    o
+}
+
+fn fid(f: &FileId) -> rec::FileIdRecord {
+    rec::FileIdRecord {
+        path: f.path.clone(),
+        dev: f.dev,
+        ino: f.ino,
+    }
+}
+
+fn fid_back(f: &Option<rec::FileIdRecord>) -> FileId {
+    f.as_ref()
+        .map(|f| FileId {
+            path: f.path.clone(),
+            dev: f.dev,
+            ino: f.ino,
+        })
+        .unwrap_or_default()
+}
+
+/// The stored form of a process.
+pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
+    rec::ProcessRecord {
+        pid: s.pid,
+        // Filled by the caller (ckpt-cli reads it through lsm-labels before the dump).
+        security: None,
+        comm: s.comm.clone(),
+        exe: Some(fid(&s.exe)),
+        cwd: Some(fid(&s.cwd)),
+        umask: s.umask,
+        personality: s.personality,
+        regs: Some(regs_to_record(&s.regs)),
+        xsave: s.xsave.clone(),
+        sigmask: s.sigmask,
+        sigactions: s
+            .sigactions
+            .iter()
+            .map(|a| rec::SigactionRecord {
+                signo: a.signo,
+                handler: a.handler,
+                flags: a.flags,
+                restorer: a.restorer,
+                mask: a.mask,
+            })
+            .collect(),
+        vmas: s
+            .vmas
+            .iter()
+            .map(|v| rec::VmaRecord {
+                start: v.start,
+                end: v.end,
+                prot: v.prot,
+                shared: v.shared,
+                growsdown: v.growsdown,
+                kind: match v.backing {
+                    VmaBacking::Anonymous => rec::VmaKind::Anonymous,
+                    VmaBacking::FilePrivate => rec::VmaKind::FilePrivate,
+                    VmaBacking::FileShared => rec::VmaKind::FileShared,
+                    VmaBacking::SharedAnonymous => rec::VmaKind::SharedAnonymous,
+                    VmaBacking::Special => rec::VmaKind::Special,
+                } as i32,
+                name: v.name.clone(),
+                offset: v.offset,
+                dev: v.dev,
+                ino: v.ino,
+            })
+            .collect(),
+        page_runs: s
+            .page_runs
+            .iter()
+            .map(|r| rec::PageRunRecord {
+                vaddr: r.vaddr,
+                len: r.len,
+                section_offset: r.offset,
+            })
+            .collect(),
+        mm: Some(rec::MmFieldsRecord {
+            start_code: s.mm.start_code,
+            end_code: s.mm.end_code,
+            start_data: s.mm.start_data,
+            end_data: s.mm.end_data,
+            start_brk: s.mm.start_brk,
+            brk: s.mm.brk,
+            start_stack: s.mm.start_stack,
+            arg_start: s.mm.arg_start,
+            arg_end: s.mm.arg_end,
+            env_start: s.mm.env_start,
+            env_end: s.mm.env_end,
+        }),
+        auxv: s.auxv.clone(),
+        rlimits: s
+            .rlimits
+            .iter()
+            .map(|&(resource, soft, hard)| rec::RlimitRecord {
+                resource,
+                soft,
+                hard,
+            })
+            .collect(),
+        rseq: s.rseq.map(|r| rec::RseqRecord {
+            addr: r.addr,
+            len: r.len,
+            sig: r.sig,
+            flags: 0,
+        }),
+        fds: s
+            .fds
+            .iter()
+            .map(|o| {
+                let mut r = rec::FdRecord {
+                    fd: o.fd,
+                    flags: o.flags,
+                    pos: o.pos,
+                    ..Default::default()
+                };
+                match &o.target {
+                    FdTarget::RegularFile(f) | FdTarget::Directory(f) => {
+                        r.kind = if matches!(o.target, FdTarget::RegularFile(_)) {
+                            rec::FdKind::RegularFile
+                        } else {
+                            rec::FdKind::Directory
+                        } as i32;
+                        r.path = f.path.clone();
+                        r.dev = f.dev;
+                        r.ino = f.ino;
+                    }
+                    FdTarget::CharDevice { path, rdev } => {
+                        r.kind = rec::FdKind::CharDevice as i32;
+                        r.path = path.clone();
+                        r.rdev = *rdev;
+                    }
+                    FdTarget::Pipe { ino } => {
+                        r.kind = rec::FdKind::Pipe as i32;
+                        r.pipe_ino = *ino;
+                    }
+                    FdTarget::InheritedStdio => r.kind = rec::FdKind::InheritedStdio as i32,
+                }
+                r
+            })
+            .collect(),
+        pipes: s
+            .pipes
+            .iter()
+            .map(|p| rec::PipeRecord {
+                ino: p.ino,
+                data: p.data.clone(),
+            })
+            .collect(),
+        no_new_privs: s.no_new_privs,
+        sigaltstack: s.sigaltstack.map(|(sp, flags, size)| rec::SigaltstackRecord { sp, flags, size }),
+    }
+}
+
+/// The live form of a stored process, validated against the length of its
+/// pages section (`pages_len`).
+pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessState, String> {
+    if r.pid <= 0 {
+        return Err(format!("pid {} is not valid", r.pid));
+    }
+    if r.vmas.len() > MAX_VMAS || r.fds.len() > MAX_FDS || r.xsave.len() > MAX_XSAVE {
+        return Err("process record is larger than any real process".into());
+    }
+    if r.auxv.len() > 128 {
+        return Err(format!("auxv has {} words, more than the kernel keeps", r.auxv.len()));
+    }
+    let regs = r.regs.as_ref().ok_or("no registers recorded")?;
+    let mut vmas = Vec::with_capacity(r.vmas.len());
+    let mut last_end = 0u64;
+    for v in &r.vmas {
+        let backing = match rec::VmaKind::try_from(v.kind) {
+            Ok(rec::VmaKind::Anonymous) => VmaBacking::Anonymous,
+            Ok(rec::VmaKind::FilePrivate) => VmaBacking::FilePrivate,
+            Ok(rec::VmaKind::FileShared) => VmaBacking::FileShared,
+            Ok(rec::VmaKind::SharedAnonymous) => VmaBacking::SharedAnonymous,
+            Ok(rec::VmaKind::Special) => VmaBacking::Special,
+            _ => return Err(format!("VMA {:#x} has unknown kind {}", v.start, v.kind)),
+        };
+        if v.start >= v.end || v.start % PAGE != 0 || v.end % PAGE != 0 || v.start < last_end {
+            return Err(format!("VMA {:#x}-{:#x} is not page-aligned, empty or out of order", v.start, v.end));
+        }
+        if v.prot > 7 {
+            return Err(format!("VMA {:#x} has protection {}", v.start, v.prot));
+        }
+        last_end = v.end;
+        vmas.push(Vma {
+            start: v.start,
+            end: v.end,
+            prot: v.prot,
+            shared: v.shared,
+            growsdown: v.growsdown,
+            backing,
+            name: v.name.clone(),
+            offset: v.offset,
+            dev: v.dev,
+            ino: v.ino,
+        });
+    }
+    let mut page_runs = Vec::with_capacity(r.page_runs.len().min(1 << 20));
+    for p in &r.page_runs {
+        let ok_align = p.vaddr % PAGE == 0 && p.len % PAGE == 0 && p.len > 0 && p.section_offset % PAGE == 0;
+        let in_section = p.section_offset.checked_add(p.len).is_some_and(|e| e <= pages_len);
+        let end = p.vaddr.checked_add(p.len);
+        // Every byte must fall inside recorded, non-special, non-file-shared VMAs.
+        let covered = end.is_some_and(|end| {
+            let mut at = p.vaddr;
+            for v in &vmas {
+                if v.end <= at {
+                    continue;
+                }
+                if v.start > at
+                    || matches!(v.backing, VmaBacking::Special | VmaBacking::FileShared)
+                {
+                    return false;
+                }
+                at = v.end;
+                if at >= end {
+                    return true;
+                }
+            }
+            false
+        });
+        if !(ok_align && in_section && covered) {
+            return Err(format!(
+                "page run {:#x}+{:#x} at section offset {:#x} is outside its VMAs or the pages section",
+                p.vaddr, p.len, p.section_offset
+            ));
+        }
+        page_runs.push(PageRun {
+            vaddr: p.vaddr,
+            len: p.len,
+            offset: p.section_offset,
+        });
+    }
+    let mut fds = Vec::with_capacity(r.fds.len());
+    for f in &r.fds {
+        if f.fd < 0 {
+            return Err(format!("fd {} is not valid", f.fd));
+        }
+        let target = match rec::FdKind::try_from(f.kind) {
+            Ok(rec::FdKind::RegularFile) => FdTarget::RegularFile(FileId {
+                path: f.path.clone(),
+                dev: f.dev,
+                ino: f.ino,
+            }),
+            Ok(rec::FdKind::Directory) => FdTarget::Directory(FileId {
+                path: f.path.clone(),
+                dev: f.dev,
+                ino: f.ino,
+            }),
+            Ok(rec::FdKind::CharDevice) => FdTarget::CharDevice {
+                path: f.path.clone(),
+                rdev: f.rdev,
+            },
+            Ok(rec::FdKind::Pipe) => {
+                if !r.pipes.iter().any(|p| p.ino == f.pipe_ino) {
+                    return Err(format!("fd {} names pipe {} that is not recorded", f.fd, f.pipe_ino));
+                }
+                FdTarget::Pipe { ino: f.pipe_ino }
+            }
+            Ok(rec::FdKind::InheritedStdio) if f.fd <= 2 => FdTarget::InheritedStdio,
+            _ => return Err(format!("fd {} has unknown kind {}", f.fd, f.kind)),
+        };
+        fds.push(OpenFd {
+            fd: f.fd,
+            target,
+            flags: f.flags,
+            pos: f.pos,
+        });
+    }
+    for p in &r.pipes {
+        if p.data.len() > 1 << 20 {
+            return Err(format!("pipe {} holds more than 1 MiB", p.ino));
+        }
+    }
+    let mm = r.mm.clone().unwrap_or_default();
+    Ok(ProcessState {
+        pid: r.pid,
+        comm: r.comm.clone(),
+        exe: fid_back(&r.exe),
+        cwd: fid_back(&r.cwd),
+        umask: r.umask & 0o777,
+        personality: r.personality,
+        no_new_privs: r.no_new_privs,
+        regs: regs_from_record(regs),
+        xsave: r.xsave.clone(),
+        sigmask: r.sigmask,
+        sigactions: r
+            .sigactions
+            .iter()
+            .filter(|a| (1..=64).contains(&a.signo))
+            .map(|a| SigAction {
+                signo: a.signo,
+                handler: a.handler,
+                flags: a.flags,
+                restorer: a.restorer,
+                mask: a.mask,
+            })
+            .collect(),
+        sigaltstack: r.sigaltstack.as_ref().map(|s| (s.sp, s.flags, s.size)),
+        vmas,
+        page_runs,
+        mm: MmFields {
+            start_code: mm.start_code,
+            end_code: mm.end_code,
+            start_data: mm.start_data,
+            end_data: mm.end_data,
+            start_brk: mm.start_brk,
+            brk: mm.brk,
+            start_stack: mm.start_stack,
+            arg_start: mm.arg_start,
+            arg_end: mm.arg_end,
+            env_start: mm.env_start,
+            env_end: mm.env_end,
+        },
+        auxv: r.auxv.clone(),
+        rlimits: r
+            .rlimits
+            .iter()
+            .filter(|l| l.resource < 16)
+            .map(|l| (l.resource, l.soft, l.hard))
+            .collect(),
+        rseq: r.rseq.as_ref().map(|x| Rseq {
+            addr: x.addr,
+            len: x.len,
+            sig: x.sig,
+        }),
+        fds,
+        pipes: r
+            .pipes
+            .iter()
+            .map(|p| PipeState {
+                ino: p.ino,
+                data: p.data.clone(),
+            })
+            .collect(),
+    })
+}

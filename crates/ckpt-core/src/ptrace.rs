@@ -1,0 +1,277 @@
+//! The tracer seam: freezing a task with ptrace and running system calls
+//! inside it ("syscall injection") by pointing its instruction pointer at a
+//! `syscall` instruction (0f 05) of its own `[vdso]` and single-stepping it.
+//! No code bytes are ever written into a task.
+//!
+//! `Tracer` is the interface the dump and restore logic use; `Tracee` is the
+//! real implementation over ptrace, and tests use a recording fake.
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::Signal;
+use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use std::io::{IoSlice, IoSliceMut};
+
+use crate::sys;
+
+/// General-purpose registers of an x86_64 task.
+pub type Regs = libc::user_regs_struct;
+
+/// A failed ptrace-level operation on a task.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TraceError {
+    #[error("{op} on pid {pid}: {source}")]
+    Ptrace {
+        op: &'static str,
+        pid: i32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("pid {pid} stopped unexpectedly during {op}: {status}")]
+    UnexpectedStop {
+        op: &'static str,
+        pid: i32,
+        status: String,
+    },
+    #[error("pid {pid} has no [vdso] with a syscall instruction to borrow")]
+    NoSyscallInsn { pid: i32 },
+}
+
+/// What the dump and restore logic need from a stopped task.
+pub trait Tracer {
+    fn pid(&self) -> i32;
+    fn regs(&self) -> Result<Regs, TraceError>;
+    fn set_regs(&mut self, regs: &Regs) -> Result<(), TraceError>;
+    /// Run system call `nr` with `args` inside the task; the raw return
+    /// value (negative errno on failure).
+    fn syscall(&mut self, nr: i64, args: &[u64]) -> Result<i64, TraceError>;
+    fn read_mem(&self, addr: u64, buf: &mut [u8]) -> Result<(), TraceError>;
+    fn write_mem(&mut self, addr: u64, data: &[u8]) -> Result<(), TraceError>;
+    /// Where the borrowed `syscall` instruction now is (after the vdso moved).
+    fn set_syscall_ip(&mut self, addr: u64);
+}
+
+fn perr(op: &'static str, pid: i32, e: Errno) -> TraceError {
+    TraceError::Ptrace {
+        op,
+        pid,
+        source: std::io::Error::from_raw_os_error(e as i32),
+    }
+}
+
+fn ioerr(op: &'static str, pid: i32, e: std::io::Error) -> TraceError {
+    TraceError::Ptrace { op, pid, source: e }
+}
+
+/// A task stopped under our ptrace.
+pub struct Tracee {
+    pid: Pid,
+    syscall_ip: u64,
+    /// Registers used as the template of every injected call.
+    template: Option<Regs>,
+}
+
+impl Tracee {
+    /// PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the task's stop.
+    pub fn seize(pid: i32) -> Result<Tracee, TraceError> {
+        let p = Pid::from_raw(pid);
+        ptrace::seize(p, ptrace::Options::empty()).map_err(|e| perr("PTRACE_SEIZE", pid, e))?;
+        let t = Tracee {
+            pid: p,
+            syscall_ip: 0,
+            template: None,
+        };
+        ptrace::interrupt(p).map_err(|e| perr("PTRACE_INTERRUPT", pid, e))?;
+        loop {
+            match waitpid(p, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::PtraceEvent(_, _, ev)) if ev == libc::PTRACE_EVENT_STOP => break,
+                Ok(WaitStatus::Stopped(_, sig)) => {
+                    // A signal arrived before our interrupt: deliver it as the
+                    // kernel would have, the interrupt stop follows.
+                    ptrace::cont(p, sig).map_err(|e| perr("PTRACE_CONT", pid, e))?;
+                }
+                Ok(other) => {
+                    return Err(TraceError::UnexpectedStop {
+                        op: "freeze",
+                        pid,
+                        status: format!("{other:?}"),
+                    })
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(perr("waitpid", pid, e)),
+            }
+        }
+        Ok(t)
+    }
+
+    /// Adopt a child created by [`sys::clone_stopped_child`] (it did
+    /// PTRACE_TRACEME and stopped itself): wait for that stop.
+    pub fn adopt_stopped_child(pid: i32) -> Result<Tracee, TraceError> {
+        let p = Pid::from_raw(pid);
+        match waitpid(p, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => {}
+            Ok(other) => {
+                return Err(TraceError::UnexpectedStop {
+                    op: "start of the restored task",
+                    pid,
+                    status: format!("{other:?}"),
+                })
+            }
+            Err(e) => return Err(perr("waitpid", pid, e)),
+        }
+        ptrace::setoptions(p, ptrace::Options::PTRACE_O_EXITKILL)
+            .map_err(|e| perr("PTRACE_SETOPTIONS", pid, e))?;
+        Ok(Tracee {
+            pid: p,
+            syscall_ip: 0,
+            template: None,
+        })
+    }
+
+    pub fn get_xstate(&self) -> Result<Vec<u8>, TraceError> {
+        sys::get_xstate(self.pid.as_raw()).map_err(|e| ioerr("PTRACE_GETREGSET NT_X86_XSTATE", self.pid.as_raw(), e))
+    }
+    pub fn set_xstate(&self, area: &[u8]) -> Result<(), TraceError> {
+        sys::set_xstate(self.pid.as_raw(), area).map_err(|e| ioerr("PTRACE_SETREGSET NT_X86_XSTATE", self.pid.as_raw(), e))
+    }
+    pub fn get_sigmask(&self) -> Result<u64, TraceError> {
+        sys::get_sigmask(self.pid.as_raw()).map_err(|e| ioerr("PTRACE_GETSIGMASK", self.pid.as_raw(), e))
+    }
+    pub fn set_sigmask(&self, mask: u64) -> Result<(), TraceError> {
+        sys::set_sigmask(self.pid.as_raw(), mask).map_err(|e| ioerr("PTRACE_SETSIGMASK", self.pid.as_raw(), e))
+    }
+    pub fn get_rseq(&self) -> Result<Option<sys::RseqConfig>, TraceError> {
+        sys::get_rseq_config(self.pid.as_raw())
+            .map_err(|e| ioerr("PTRACE_GET_RSEQ_CONFIGURATION", self.pid.as_raw(), e))
+    }
+
+    /// Forget the injection template (call after restoring the real registers).
+    pub fn end_injection(&mut self) {
+        self.template = None;
+    }
+
+    /// PTRACE_DETACH: the task continues.
+    pub fn detach(self) -> Result<(), TraceError> {
+        ptrace::detach(self.pid, None).map_err(|e| perr("PTRACE_DETACH", self.pid.as_raw(), e))
+    }
+
+    /// SIGKILL the task and reap it if it is our child.
+    pub fn kill_and_reap(self) {
+        let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+        let _ = waitpid(self.pid, Some(WaitPidFlag::__WALL));
+    }
+}
+
+impl Tracer for Tracee {
+    fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+    fn regs(&self) -> Result<Regs, TraceError> {
+        ptrace::getregs(self.pid).map_err(|e| perr("PTRACE_GETREGS", self.pid.as_raw(), e))
+    }
+    fn set_regs(&mut self, regs: &Regs) -> Result<(), TraceError> {
+        ptrace::setregs(self.pid, *regs).map_err(|e| perr("PTRACE_SETREGS", self.pid.as_raw(), e))
+    }
+    fn set_syscall_ip(&mut self, addr: u64) {
+        self.syscall_ip = addr;
+    }
+    fn syscall(&mut self, nr: i64, args: &[u64]) -> Result<i64, TraceError> {
+        let pid = self.pid.as_raw();
+        if self.syscall_ip == 0 {
+            return Err(TraceError::NoSyscallInsn { pid });
+        }
+        let template = match self.template {
+            Some(t) => t,
+            None => {
+                let t = self.regs()?;
+                self.template = Some(t);
+                t
+            }
+        };
+        let mut r = template;
+        let a = |i: usize| args.get(i).copied().unwrap_or(0);
+        r.rax = nr as u64;
+        r.orig_rax = u64::MAX; // not in a system call: no restart fix-up
+        r.rdi = a(0);
+        r.rsi = a(1);
+        r.rdx = a(2);
+        r.r10 = a(3);
+        r.r8 = a(4);
+        r.r9 = a(5);
+        r.rip = self.syscall_ip;
+        r.eflags &= !0x100; // TF is managed by the kernel for PTRACE_SINGLESTEP
+        self.set_regs(&r)?;
+        ptrace::step(self.pid, None).map_err(|e| perr("PTRACE_SINGLESTEP", pid, e))?;
+        loop {
+            match waitpid(self.pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => break,
+                Err(Errno::EINTR) => continue,
+                Ok(other) => {
+                    return Err(TraceError::UnexpectedStop {
+                        op: "injected system call",
+                        pid,
+                        status: format!("{other:?} (syscall {nr})"),
+                    })
+                }
+                Err(e) => return Err(perr("waitpid", pid, e)),
+            }
+        }
+        let out = self.regs()?;
+        if out.rip != self.syscall_ip + 2 {
+            return Err(TraceError::UnexpectedStop {
+                op: "injected system call",
+                pid,
+                status: format!("stopped at {:#x}, expected {:#x}", out.rip, self.syscall_ip + 2),
+            });
+        }
+        Ok(out.rax as i64)
+    }
+    fn read_mem(&self, addr: u64, buf: &mut [u8]) -> Result<(), TraceError> {
+        let len = buf.len();
+        let n = process_vm_readv(
+            self.pid,
+            &mut [IoSliceMut::new(buf)],
+            &[RemoteIoVec {
+                base: addr as usize,
+                len,
+            }],
+        )
+        .map_err(|e| perr("process_vm_readv", self.pid.as_raw(), e))?;
+        if n != len {
+            return Err(perr("process_vm_readv (short)", self.pid.as_raw(), Errno::EFAULT));
+        }
+        Ok(())
+    }
+    fn write_mem(&mut self, addr: u64, data: &[u8]) -> Result<(), TraceError> {
+        let n = process_vm_writev(
+            self.pid,
+            &[IoSlice::new(data)],
+            &[RemoteIoVec {
+                base: addr as usize,
+                len: data.len(),
+            }],
+        )
+        .map_err(|e| perr("process_vm_writev", self.pid.as_raw(), e))?;
+        if n != data.len() {
+            return Err(perr("process_vm_writev (short)", self.pid.as_raw(), Errno::EFAULT));
+        }
+        Ok(())
+    }
+}
+
+/// Offset of the first `syscall` instruction (0f 05) in `code`.
+pub fn find_syscall_insn(code: &[u8]) -> Option<usize> {
+    code.windows(2).position(|w| w == [0x0f, 0x05])
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_syscall_instruction() {
+        assert_eq!(super::find_syscall_insn(&[0x90, 0x0f, 0x05, 0xc3]), Some(1));
+        assert_eq!(super::find_syscall_insn(&[0x90, 0x0f]), None);
+    }
+}

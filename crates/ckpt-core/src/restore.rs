@@ -1,0 +1,753 @@
+//! Restore: create a task with the checkpointed PID, replace its address
+//! space with the recorded one, reopen its files and put back its signal
+//! state, limits and registers, all by system calls injected into the task
+//! itself (through the `Tracer` seam), then let it run.
+//!
+//! Interrupted system calls are resumed as the kernel would resume them
+//! (`resume_regs`): -ERESTARTSYS, -ERESTARTNOINTR and -ERESTARTNOHAND
+//! re-execute the call. -ERESTART_RESTARTBLOCK also re-executes the
+//! original call, because its restart block died with the old task: a
+//! relative `nanosleep` therefore sleeps its full duration again. A task
+//! caught inside `restart_syscall` itself sees -EINTR, as the kernel gives
+//! any task whose restart block is gone.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+
+use crate::dump::{is_special, PAGE};
+use crate::error::RestoreError;
+use crate::model::*;
+use crate::procfs;
+use crate::ptrace::{find_syscall_insn, Regs, Tracee, Tracer};
+
+const ERESTARTSYS: i64 = -512;
+const ERESTARTNOINTR: i64 = -513;
+const ERESTARTNOHAND: i64 = -514;
+const ERESTART_RESTARTBLOCK: i64 = -516;
+const NR_RESTART_SYSCALL: u64 = 219;
+/// Highest user address on x86_64 with 4-level paging.
+const TASK_TOP: u64 = 0x7fff_ffff_f000;
+const SCRATCH_LEN: u64 = 4 << 20;
+
+/// Registers with which a task stopped at `regs` continues, given that the
+/// kernel's restart state of the old task is gone (see the module doc).
+pub fn resume_regs(regs: &Regs) -> Regs {
+    let mut r = *regs;
+    let orig = r.orig_rax as i64;
+    let ret = r.rax as i64;
+    if orig >= 0 {
+        match ret {
+            ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK => {
+                if r.orig_rax == NR_RESTART_SYSCALL {
+                    r.rax = (-libc::EINTR as i64) as u64;
+                } else {
+                    r.rax = r.orig_rax;
+                    r.rip -= 2;
+                }
+            }
+            _ => {}
+        }
+    }
+    r.orig_rax = u64::MAX;
+    r
+}
+
+/// Pick an address for `len` bytes that overlaps none of `taken`, at or
+/// above `floor`.
+pub fn free_gap(taken: &[(u64, u64)], len: u64, floor: u64) -> Option<u64> {
+    let mut t: Vec<(u64, u64)> = taken.to_vec();
+    t.sort_unstable();
+    let mut cand = floor;
+    for (s, e) in t {
+        if e <= cand {
+            continue;
+        }
+        if s >= cand + len {
+            return Some(cand);
+        }
+        cand = cand.max(e);
+    }
+    (cand + len <= TASK_TOP).then_some(cand)
+}
+
+/// Where the pages section is: the image file and the absolute offset of
+/// the first byte of the pages data in it.
+pub struct PagesSource<'a> {
+    pub file: &'a File,
+    pub base: u64,
+}
+
+/// How a restored process ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    /// Shell convention: the code, or 128 + the signal number.
+    pub fn as_exit_code(&self) -> i32 {
+        match self {
+            ExitStatus::Code(c) => *c,
+            ExitStatus::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// A restored, running process (our child).
+#[derive(Debug)]
+pub struct RestoredProcess {
+    pid: i32,
+}
+
+impl RestoredProcess {
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+    /// Wait for the process to end.
+    pub fn wait(self) -> std::io::Result<ExitStatus> {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        loop {
+            match waitpid(nix::unistd::Pid::from_raw(self.pid), None) {
+                Ok(WaitStatus::Exited(_, c)) => return Ok(ExitStatus::Code(c)),
+                Ok(WaitStatus::Signaled(_, s, _)) => return Ok(ExitStatus::Signal(s as i32)),
+                Ok(_) => continue,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(std::io::Error::from_raw_os_error(e as i32)),
+            }
+        }
+    }
+    /// Let the process run on its own; returns its PID.
+    pub fn detach(self) -> i32 {
+        self.pid
+    }
+}
+
+/// Kills the half-built task unless disarmed.
+struct ChildGuard(Option<Tracee>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            t.kill_and_reap();
+        }
+    }
+}
+
+fn current_specials() -> Vec<procfs::MapsEntry> {
+    std::fs::read_to_string("/proc/self/maps")
+        .ok()
+        .and_then(|t| procfs::parse_maps(&t).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| is_special(&m.name) && m.name != "[vsyscall]")
+        .collect()
+}
+
+/// Check, before anything is created, that the recorded specials fit this
+/// kernel and the mapped files are still the same files.
+pub fn preflight(state: &ProcessState) -> Result<(), RestoreError> {
+    let pid = state.pid;
+    let here = current_specials();
+    let recorded: Vec<&Vma> = state
+        .vmas
+        .iter()
+        .filter(|v| v.backing == VmaBacking::Special && v.name != "[vsyscall]")
+        .collect();
+    let mut a: Vec<(String, u64)> = here.iter().map(|m| (m.name.clone(), m.end - m.start)).collect();
+    let mut b: Vec<(String, u64)> = recorded.iter().map(|v| (v.name.clone(), v.len())).collect();
+    a.sort();
+    b.sort();
+    if a != b {
+        return Err(RestoreError::KernelMismatch {
+            pid,
+            what: format!("vdso/vvar layout {a:?} differs from the image's {b:?}"),
+        });
+    }
+    for v in &state.vmas {
+        if matches!(v.backing, VmaBacking::FilePrivate | VmaBacking::FileShared) {
+            check_identity(pid, &v.name, v.dev, v.ino)?;
+        }
+    }
+    check_identity(pid, &state.exe.path, state.exe.dev, state.exe.ino)?;
+    Ok(())
+}
+
+fn check_identity(pid: i32, path: &str, dev: u64, ino: u64) -> Result<(), RestoreError> {
+    let md = std::fs::metadata(path).map_err(|e| RestoreError::Open {
+        pid,
+        path: path.to_string(),
+        what: "mapped file".into(),
+        errno: e.raw_os_error().unwrap_or(libc::EIO),
+    })?;
+    if md.dev() != dev || md.ino() != ino {
+        return Err(RestoreError::FileChanged {
+            pid,
+            path: path.to_string(),
+            want_dev: dev,
+            want_ino: ino,
+            dev: md.dev(),
+            ino: md.ino(),
+        });
+    }
+    Ok(())
+}
+
+/// Restore `state`, reading page contents from `pages`.
+pub fn rebuild(state: &ProcessState, pages: &PagesSource<'_>) -> Result<RestoredProcess, RestoreError> {
+    let pid = state.pid;
+    preflight(state)?;
+    let child = crate::sys::clone_stopped_child(Some(pid)).map_err(|e| match e.raw_os_error() {
+        Some(libc::EEXIST) => RestoreError::PidTaken { pid },
+        Some(libc::EPERM) => RestoreError::NoCapability { pid },
+        _ => RestoreError::Create { pid, source: e },
+    })?;
+    let tracee = match Tracee::adopt_stopped_child(child) {
+        Ok(t) => t,
+        Err(source) => {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
+            return Err(RestoreError::Trace { pid, source });
+        }
+    };
+    let mut guard = ChildGuard(Some(tracee));
+    {
+        let t = guard.0.as_mut().expect("tracee present");
+        let mut r = Rebuilder { t, state, pid };
+        r.run(pages)?;
+    }
+    let t = guard.0.take().expect("tracee present");
+    if let Err(source) = t.detach() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+        return Err(RestoreError::Trace { pid, source });
+    }
+    Ok(RestoredProcess { pid })
+}
+
+struct Rebuilder<'a> {
+    t: &'a mut Tracee,
+    state: &'a ProcessState,
+    pid: i32,
+}
+
+impl Rebuilder<'_> {
+    fn call(&mut self, what: &str, nr: i64, args: &[u64]) -> Result<u64, RestoreError> {
+        let v = self
+            .t
+            .syscall(nr, args)
+            .map_err(|source| RestoreError::Trace { pid: self.pid, source })?;
+        if (-4095..0).contains(&v) {
+            return Err(RestoreError::Injected {
+                pid: self.pid,
+                call: what.to_string(),
+                errno: (-v) as i32,
+            });
+        }
+        Ok(v as u64)
+    }
+
+    fn trace<T>(&self, r: Result<T, crate::ptrace::TraceError>) -> Result<T, RestoreError> {
+        r.map_err(|source| RestoreError::Trace { pid: self.pid, source })
+    }
+
+    /// Open `path` inside the task (path written to scratch); returns the fd.
+    fn open_in_task(&mut self, scratch: u64, path: &str, flags: u64, what: &str) -> Result<u64, RestoreError> {
+        let mut b = path.as_bytes().to_vec();
+        b.push(0);
+        let w = self.t.write_mem(scratch, &b);
+        self.trace(w)?;
+        let v = self
+            .t
+            .syscall(libc::SYS_openat, &[libc::AT_FDCWD as u64, scratch, flags, 0])
+            .map_err(|source| RestoreError::Trace { pid: self.pid, source })?;
+        if v < 0 {
+            return Err(RestoreError::Open {
+                pid: self.pid,
+                path: path.to_string(),
+                what: what.to_string(),
+                errno: (-v) as i32,
+            });
+        }
+        Ok(v as u64)
+    }
+
+    fn fd_identity(&self, fd: u64) -> Option<std::fs::Metadata> {
+        std::fs::metadata(format!("/proc/{}/fd/{fd}", self.pid)).ok()
+    }
+
+    fn run(&mut self, pages: &PagesSource<'_>) -> Result<(), RestoreError> {
+        let pid = self.pid;
+        let st = self.state;
+        // 1. The borrowed syscall instruction, in the child's (= our) vdso.
+        let maps_text = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+            .map_err(|e| RestoreError::Create { pid, source: e })?;
+        let maps = procfs::parse_maps(&maps_text).map_err(RestoreError::BadImage)?;
+        let specials: Vec<procfs::MapsEntry> = maps
+            .iter()
+            .filter(|m| is_special(&m.name) && m.name != "[vsyscall]")
+            .cloned()
+            .collect();
+        let vdso = specials
+            .iter()
+            .find(|m| m.name == "[vdso]")
+            .ok_or(RestoreError::KernelMismatch {
+                pid,
+                what: "task has no [vdso]".into(),
+            })?
+            .clone();
+        let mut code = vec![0u8; (vdso.end - vdso.start) as usize];
+        let r = self.t.read_mem(vdso.start, &mut code);
+        self.trace(r)?;
+        let off = find_syscall_insn(&code).ok_or(RestoreError::KernelMismatch {
+            pid,
+            what: "vdso has no syscall instruction".into(),
+        })? as u64;
+        self.t.set_syscall_ip(vdso.start + off);
+        let r = self.t.set_sigmask(!0);
+        self.trace(r)?;
+
+        // 2. Drop the rseq area inherited from us, then all of our memory.
+        let rseq = self.t.get_rseq();
+        if let Some(c) = self.trace(rseq)? {
+            self.call(
+                "rseq(unregister)",
+                libc::SYS_rseq,
+                &[c.rseq_abi_pointer, c.rseq_abi_size as u64, 1, c.signature as u64],
+            )?;
+        }
+        let mut keep: Vec<(u64, u64)> = specials.iter().map(|m| (m.start, m.end)).collect();
+        keep.sort_unstable();
+        let mut cur = 0u64;
+        for &(s, e) in &keep {
+            if s > cur {
+                self.call("munmap", libc::SYS_munmap, &[cur, s - cur])?;
+            }
+            cur = e;
+        }
+        if cur < TASK_TOP {
+            self.call("munmap", libc::SYS_munmap, &[cur, TASK_TOP - cur])?;
+        }
+
+        // 3. Move vdso/vvar to their recorded addresses (via a parking spot).
+        let targets: Vec<&Vma> = st
+            .vmas
+            .iter()
+            .filter(|v| v.backing == VmaBacking::Special && v.name != "[vsyscall]")
+            .collect();
+        let total: u64 = specials.iter().map(|m| m.end - m.start).sum();
+        let mut taken: Vec<(u64, u64)> = keep.clone();
+        taken.extend(targets.iter().map(|v| (v.start, v.end)));
+        taken.extend(st.vmas.iter().map(|v| (v.start, v.end)));
+        let park = free_gap(&taken, total, 0x1000_0000_0000).ok_or(RestoreError::BadImage(
+            "no room to move the vdso".into(),
+        ))?;
+        let mut parked = Vec::new();
+        let mut at = park;
+        for m in &specials {
+            let len = m.end - m.start;
+            self.call(
+                &format!("mremap {}", m.name),
+                libc::SYS_mremap,
+                &[m.start, len, len, (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64, at],
+            )?;
+            parked.push((m.name.clone(), at, len));
+            at += len;
+        }
+        for (name, from, len) in parked {
+            let to = targets
+                .iter()
+                .find(|v| v.name == name)
+                .ok_or_else(|| RestoreError::KernelMismatch {
+                    pid,
+                    what: format!("{name} is not in the image"),
+                })?;
+            self.call(
+                &format!("mremap {name}"),
+                libc::SYS_mremap,
+                &[from, len, len, (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64, to.start],
+            )?;
+            if name == "[vdso]" {
+                self.t.set_syscall_ip(to.start + off);
+            }
+        }
+
+        // 4. Scratch memory for paths and structs.
+        let all: Vec<(u64, u64)> = st.vmas.iter().map(|v| (v.start, v.end)).collect();
+        let pipe_bytes: u64 = st.pipes.iter().map(|p| p.data.len() as u64).max().unwrap_or(0);
+        let scratch_len = (SCRATCH_LEN + pipe_bytes).div_ceil(PAGE) * PAGE;
+        let scratch_at = free_gap(&all, scratch_len, 0x1_0000_0000).ok_or(RestoreError::BadImage(
+            "no room for scratch memory".into(),
+        ))?;
+        let scratch = self.call(
+            "mmap scratch",
+            libc::SYS_mmap,
+            &[
+                scratch_at,
+                scratch_len,
+                (libc::PROT_READ | libc::PROT_WRITE) as u64,
+                (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE) as u64,
+                u64::MAX,
+                0,
+            ],
+        )?;
+
+        // 5. Map every recorded VMA at its address.
+        let mut opened: Vec<(String, bool, u64)> = Vec::new();
+        let mut widened: Vec<&Vma> = Vec::new();
+        for v in &st.vmas {
+            let has_pages = st
+                .page_runs
+                .iter()
+                .any(|r| r.vaddr < v.end && r.vaddr + r.len > v.start);
+            let (flags, fd, off, prot) = match v.backing {
+                VmaBacking::Special => continue,
+                VmaBacking::Anonymous => {
+                    let mut f = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+                    if v.growsdown {
+                        f |= libc::MAP_GROWSDOWN;
+                    }
+                    (f, u64::MAX, 0, v.prot)
+                }
+                VmaBacking::SharedAnonymous => {
+                    (libc::MAP_SHARED | libc::MAP_ANONYMOUS, u64::MAX, 0, v.prot)
+                }
+                VmaBacking::FilePrivate | VmaBacking::FileShared => {
+                    let shared = v.backing == VmaBacking::FileShared;
+                    let rw = shared && v.prot & 2 != 0;
+                    let fd = match opened.iter().find(|(p, w, _)| p == &v.name && *w == rw) {
+                        Some((_, _, fd)) => *fd,
+                        None => {
+                            let fl = if rw { libc::O_RDWR } else { libc::O_RDONLY } | libc::O_CLOEXEC;
+                            let fd = self.open_in_task(scratch, &v.name, fl as u64, "mapped file")?;
+                            if let Some(md) = self.fd_identity(fd) {
+                                if md.dev() != v.dev || md.ino() != v.ino {
+                                    return Err(RestoreError::FileChanged {
+                                        pid,
+                                        path: v.name.clone(),
+                                        want_dev: v.dev,
+                                        want_ino: v.ino,
+                                        dev: md.dev(),
+                                        ino: md.ino(),
+                                    });
+                                }
+                            }
+                            opened.push((v.name.clone(), rw, fd));
+                            fd
+                        }
+                    };
+                    let f = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+                    (f, fd, v.offset, v.prot)
+                }
+            };
+            let mut prot = prot;
+            if has_pages && prot & 2 == 0 {
+                prot |= 2;
+                widened.push(v);
+            }
+            self.call(
+                &format!("mmap {:#x}-{:#x} {}", v.start, v.end, v.name),
+                libc::SYS_mmap,
+                &[v.start, v.len(), prot as u64, (flags | libc::MAP_FIXED) as u64, fd, off],
+            )?;
+        }
+
+        // 6. Page contents: the kernel copies them from the image file.
+        let img_fd = pages.file.as_raw_fd() as u64;
+        for run in &st.page_runs {
+            let mut done = 0u64;
+            while done < run.len {
+                let n = self.call(
+                    "pread64 pages",
+                    libc::SYS_pread64,
+                    &[img_fd, run.vaddr + done, run.len - done, pages.base + run.offset + done],
+                )?;
+                if n == 0 {
+                    return Err(RestoreError::BadImage(format!(
+                        "pages for {:#x} end early",
+                        run.vaddr
+                    )));
+                }
+                done += n;
+            }
+        }
+        for v in widened {
+            self.call("mprotect", libc::SYS_mprotect, &[v.start, v.len(), v.prot as u64])?;
+        }
+        for (_, _, fd) in std::mem::take(&mut opened) {
+            self.call("close", libc::SYS_close, &[fd])?;
+        }
+
+        // 7. mm fields, auxv and exe link.
+        let exe_fd = self.open_in_task(scratch, &st.exe.path, (libc::O_RDONLY | libc::O_CLOEXEC) as u64, "executable")?;
+        let auxv_addr = scratch + 1024;
+        let auxv: Vec<u8> = st.auxv.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let m = &st.mm;
+        let mut s: Vec<u8> = Vec::with_capacity(112);
+        for w in [
+            m.start_code, m.end_code, m.start_data, m.end_data, m.start_brk, m.brk, m.start_stack,
+            m.arg_start, m.arg_end, m.env_start, m.env_end, auxv_addr,
+        ] {
+            s.extend_from_slice(&w.to_le_bytes());
+        }
+        s.extend_from_slice(&(auxv.len() as u32).to_le_bytes());
+        s.extend_from_slice(&(exe_fd as u32).to_le_bytes());
+        let w = self.t.write_mem(scratch, &s);
+        self.trace(w)?;
+        let w = self.t.write_mem(auxv_addr, &auxv);
+        self.trace(w)?;
+        self.call(
+            "prctl(PR_SET_MM, PR_SET_MM_MAP)",
+            libc::SYS_prctl,
+            &[libc::PR_SET_MM as u64, libc::PR_SET_MM_MAP as u64, scratch, s.len() as u64, 0],
+        )?;
+        self.call("close", libc::SYS_close, &[exe_fd])?;
+        let mut comm = st.comm.as_bytes()[..st.comm.len().min(15)].to_vec();
+        comm.push(0);
+        let w = self.t.write_mem(scratch, &comm);
+        self.trace(w)?;
+        self.call("prctl(PR_SET_NAME)", libc::SYS_prctl, &[libc::PR_SET_NAME as u64, scratch])?;
+
+        // 8. Files.
+        self.call("close_range", libc::SYS_close_range, &[3, u32::MAX as u64, 0])?;
+        for fd in 0..3 {
+            let inherited = st
+                .fds
+                .iter()
+                .any(|o| o.fd == fd && o.target == FdTarget::InheritedStdio);
+            if !inherited {
+                let _ = self.t.syscall(libc::SYS_close, &[fd as u64]);
+            }
+        }
+        self.restore_fds(scratch)?;
+        self.open_cwd(scratch)?;
+
+        // 9. Process attributes.
+        self.call("umask", libc::SYS_umask, &[st.umask as u64])?;
+        for &(res, soft, hard) in &st.rlimits {
+            let cur = crate::sys::get_rlimit(pid, res).unwrap_or((0, 0));
+            if cur == (soft, hard) {
+                continue;
+            }
+            let mut b = soft.to_le_bytes().to_vec();
+            b.extend_from_slice(&hard.to_le_bytes());
+            let w = self.t.write_mem(scratch, &b);
+            self.trace(w)?;
+            self.call(&format!("prlimit64(resource {res})"), libc::SYS_prlimit64, &[0, res as u64, scratch, 0])?;
+        }
+        for sig in 1..=64u32 {
+            if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 {
+                continue;
+            }
+            let a = st
+                .sigactions
+                .iter()
+                .find(|a| a.signo == sig)
+                .copied()
+                .unwrap_or(SigAction { signo: sig, ..SigAction::default() });
+            let mut b = Vec::with_capacity(32);
+            for w in [a.handler, a.flags, a.restorer, a.mask] {
+                b.extend_from_slice(&w.to_le_bytes());
+            }
+            let w = self.t.write_mem(scratch, &b);
+            self.trace(w)?;
+            self.call(&format!("rt_sigaction({sig})"), libc::SYS_rt_sigaction, &[sig as u64, scratch, 0, 8])?;
+        }
+        let mut b = Vec::with_capacity(24);
+        let (sp, fl, sz) = st.sigaltstack.unwrap_or((0, libc::SS_DISABLE as u32, 0));
+        b.extend_from_slice(&sp.to_le_bytes());
+        b.extend_from_slice(&((fl & !(libc::SS_ONSTACK as u32)) as u64).to_le_bytes());
+        b.extend_from_slice(&sz.to_le_bytes());
+        let w = self.t.write_mem(scratch, &b);
+        self.trace(w)?;
+        self.call("sigaltstack", libc::SYS_sigaltstack, &[scratch, 0])?;
+        if st.no_new_privs {
+            self.call("prctl(PR_SET_NO_NEW_PRIVS)", libc::SYS_prctl, &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])?;
+        }
+        self.call("personality", libc::SYS_personality, &[st.personality as u64])?;
+        self.call("munmap scratch", libc::SYS_munmap, &[scratch, scratch_len])?;
+        if let Some(rs) = st.rseq {
+            self.call("rseq", libc::SYS_rseq, &[rs.addr, rs.len as u64, 0, rs.sig as u64])?;
+        }
+
+        // 10. Registers, FPU/vector state and the signal mask, last.
+        self.t.end_injection();
+        let regs = resume_regs(&st.regs);
+        let r = self.t.set_regs(&regs);
+        self.trace(r)?;
+        if !st.xsave.is_empty() {
+            let r = self.t.set_xstate(&st.xsave);
+            self.trace(r)?;
+        }
+        let r = self.t.set_sigmask(st.sigmask);
+        self.trace(r)?;
+        Ok(())
+    }
+
+    fn open_cwd(&mut self, scratch: u64) -> Result<(), RestoreError> {
+        let st = self.state;
+        let fd = self.open_in_task(
+            scratch,
+            &st.cwd.path,
+            (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+            "working directory",
+        )?;
+        self.call("fchdir", libc::SYS_fchdir, &[fd])?;
+        self.call("close", libc::SYS_close, &[fd])?;
+        Ok(())
+    }
+
+    fn place(&mut self, tmp: u64, o: &OpenFd) -> Result<(), RestoreError> {
+        let cloexec = if o.flags & libc::O_CLOEXEC as u32 != 0 { libc::O_CLOEXEC as u64 } else { 0 };
+        if tmp != o.fd as u64 {
+            self.call(&format!("dup3 to fd {}", o.fd), libc::SYS_dup3, &[tmp, o.fd as u64, cloexec])?;
+        } else {
+            let v = if cloexec != 0 { libc::FD_CLOEXEC as u64 } else { 0 };
+            self.call("fcntl(F_SETFD)", libc::SYS_fcntl, &[tmp, libc::F_SETFD as u64, v])?;
+        }
+        Ok(())
+    }
+
+    fn restore_fds(&mut self, scratch: u64) -> Result<(), RestoreError> {
+        let st = self.state;
+        let pid = self.pid;
+        // Pipes first: create each, refill it, place its ends.
+        for p in &st.pipes {
+            self.call("pipe2", libc::SYS_pipe2, &[scratch, 0])?;
+            let mut b = [0u8; 8];
+            let r = self.t.read_mem(scratch, &mut b);
+            self.trace(r)?;
+            let rfd = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+            let wfd = i32::from_le_bytes([b[4], b[5], b[6], b[7]]) as u64;
+            if !p.data.is_empty() {
+                if p.data.len() > 65536 {
+                    self.call("fcntl(F_SETPIPE_SZ)", libc::SYS_fcntl, &[wfd, libc::F_SETPIPE_SZ as u64, p.data.len() as u64])?;
+                }
+                let w = self.t.write_mem(scratch, &p.data);
+                self.trace(w)?;
+                let mut done = 0u64;
+                while done < p.data.len() as u64 {
+                    done += self.call("write pipe", libc::SYS_write, &[wfd, scratch + done, p.data.len() as u64 - done])?;
+                }
+            }
+            let ends: Vec<&OpenFd> = st
+                .fds
+                .iter()
+                .filter(|o| o.target == FdTarget::Pipe { ino: p.ino })
+                .collect();
+            for o in &ends {
+                let src = if o.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32 { rfd } else { wfd };
+                self.place(src, o)?;
+                let fl = o.flags & (libc::O_NONBLOCK | libc::O_APPEND) as u32;
+                self.call("fcntl(F_SETFL)", libc::SYS_fcntl, &[o.fd as u64, libc::F_SETFL as u64, fl as u64])?;
+            }
+            for tmp in [rfd, wfd] {
+                if !ends.iter().any(|o| o.fd as u64 == tmp) {
+                    self.call("close", libc::SYS_close, &[tmp])?;
+                }
+            }
+        }
+        for o in &st.fds {
+            let (path, what) = match &o.target {
+                FdTarget::RegularFile(f) => (f.path.clone(), "file"),
+                FdTarget::Directory(f) => (f.path.clone(), "directory"),
+                FdTarget::CharDevice { path, .. } => (path.clone(), "device"),
+                FdTarget::Pipe { .. } | FdTarget::InheritedStdio => continue,
+            };
+            let keep = (libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_DSYNC | libc::O_SYNC | libc::O_NOATIME | libc::O_LARGEFILE | libc::O_PATH | libc::O_DIRECT) as u32;
+            let flags = (o.flags & keep) | libc::O_CLOEXEC as u32;
+            let tmp = self.open_in_task(scratch, &path, flags as u64, &format!("{what} of fd {}", o.fd))?;
+            let md = self.fd_identity(tmp);
+            let want = match &o.target {
+                FdTarget::RegularFile(f) | FdTarget::Directory(f) => Some((f.dev, f.ino)),
+                _ => None,
+            };
+            if let (Some((dev, ino)), Some(md)) = (want, md.as_ref()) {
+                if md.dev() != dev || md.ino() != ino {
+                    return Err(RestoreError::FileChanged {
+                        pid,
+                        path,
+                        want_dev: dev,
+                        want_ino: ino,
+                        dev: md.dev(),
+                        ino: md.ino(),
+                    });
+                }
+            }
+            if let (FdTarget::CharDevice { rdev, .. }, Some(md)) = (&o.target, md.as_ref()) {
+                if md.rdev() != *rdev {
+                    return Err(RestoreError::FileChanged {
+                        pid,
+                        path,
+                        want_dev: *rdev,
+                        want_ino: 0,
+                        dev: md.rdev(),
+                        ino: 0,
+                    });
+                }
+            }
+            self.place(tmp, o)?;
+            if tmp != o.fd as u64 {
+                self.call("close", libc::SYS_close, &[tmp])?;
+            }
+            if matches!(o.target, FdTarget::RegularFile(_)) && o.pos != 0 {
+                self.call("lseek", libc::SYS_lseek, &[o.fd as u64, o.pos, libc::SEEK_SET as u64])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_codes_reexecute_the_call() {
+        let mut r = zero_regs();
+        r.orig_rax = 35;
+        r.rax = (-516i64) as u64;
+        r.rip = 0x1002;
+        let n = resume_regs(&r);
+        assert_eq!((n.rax, n.rip, n.orig_rax), (35, 0x1000, u64::MAX));
+        for code in [-512i64, -513, -514] {
+            r.rax = code as u64;
+            let n = resume_regs(&r);
+            assert_eq!((n.rax, n.rip), (35, 0x1000));
+        }
+    }
+
+    #[test]
+    fn finished_calls_and_user_code_are_left_alone() {
+        let mut r = zero_regs();
+        r.orig_rax = 0;
+        r.rax = 5;
+        r.rip = 0x2000;
+        let n = resume_regs(&r);
+        assert_eq!((n.rax, n.rip), (5, 0x2000));
+        r.orig_rax = u64::MAX;
+        r.rax = (-512i64) as u64;
+        let n = resume_regs(&r);
+        assert_eq!((n.rax, n.rip), ((-512i64) as u64, 0x2000));
+    }
+
+    #[test]
+    fn restart_syscall_itself_gets_eintr() {
+        let mut r = zero_regs();
+        r.orig_rax = NR_RESTART_SYSCALL;
+        r.rax = (-516i64) as u64;
+        r.rip = 0x3002;
+        let n = resume_regs(&r);
+        assert_eq!((n.rax as i64, n.rip), (-4, 0x3002));
+    }
+
+    #[test]
+    fn free_gap_skips_taken_ranges() {
+        let taken = [(0x1000, 0x3000), (0x4000, 0x5000)];
+        assert_eq!(free_gap(&taken, 0x1000, 0x1000), Some(0x3000));
+        assert_eq!(free_gap(&taken, 0x2000, 0x1000), Some(0x5000));
+        assert_eq!(free_gap(&taken, 0x1000, 0x10000), Some(0x10000));
+    }
+}

@@ -1,0 +1,257 @@
+//! Raw system calls that nix does not wrap: the x86 XSAVE register set,
+//! signal-mask and rseq ptrace requests, prlimit on another task and clone3
+//! with `set_tid`. Every unsafe block of ckpt-core lives here, behind a safe
+//! API; nothing above this module uses `unsafe`.
+#![allow(unsafe_code)]
+
+use std::io;
+
+const PTRACE_GETREGSET: libc::c_uint = 0x4204;
+const PTRACE_SETREGSET: libc::c_uint = 0x4205;
+const PTRACE_GETSIGMASK: libc::c_uint = 0x420a;
+const PTRACE_SETSIGMASK: libc::c_uint = 0x420b;
+const PTRACE_GET_RSEQ_CONFIGURATION: libc::c_uint = 0x420f;
+const NT_X86_XSTATE: libc::c_ulong = 0x202;
+
+/// Largest XSAVE area we accept (the kernel's is a few KiB; AMX is ~11 KiB).
+pub const XSTATE_MAX: usize = 64 * 1024;
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `ptrace(PTRACE_GETREGSET, pid, NT_X86_XSTATE, &iov)`: the task's XSAVE area.
+///
+/// # Errors
+/// The kernel's errno (ESRCH when `pid` is not a stopped tracee of ours).
+pub fn get_xstate(pid: i32) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; XSTATE_MAX];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: iov points at `buf`, which is valid for writes of iov_len bytes
+    // for the duration of the call; the kernel shrinks iov_len to what it wrote.
+    check(unsafe {
+        libc::ptrace(
+            PTRACE_GETREGSET,
+            pid,
+            NT_X86_XSTATE as *mut libc::c_void,
+            &mut iov as *mut libc::iovec,
+        )
+    })?;
+    buf.truncate(iov.iov_len);
+    Ok(buf)
+}
+
+/// `ptrace(PTRACE_SETREGSET, pid, NT_X86_XSTATE, &iov)`: load an XSAVE area.
+///
+/// # Errors
+/// EINVAL when the area's header is not valid on this CPU.
+pub fn set_xstate(pid: i32, area: &[u8]) -> io::Result<()> {
+    let mut copy = area.to_vec();
+    let mut iov = libc::iovec {
+        iov_base: copy.as_mut_ptr().cast(),
+        iov_len: copy.len(),
+    };
+    // SAFETY: iov points at `copy`, valid for iov_len bytes during the call;
+    // the kernel only reads it.
+    check(unsafe {
+        libc::ptrace(
+            PTRACE_SETREGSET,
+            pid,
+            NT_X86_XSTATE as *mut libc::c_void,
+            &mut iov as *mut libc::iovec,
+        )
+    })?;
+    Ok(())
+}
+
+/// `ptrace(PTRACE_GETSIGMASK, pid, 8, &mask)`: the blocked-signal mask.
+///
+/// # Errors
+/// The kernel's errno.
+pub fn get_sigmask(pid: i32) -> io::Result<u64> {
+    let mut mask: u64 = 0;
+    // SAFETY: `mask` is a valid 8-byte buffer and we pass its size as addr.
+    check(unsafe {
+        libc::ptrace(
+            PTRACE_GETSIGMASK,
+            pid,
+            8usize as *mut libc::c_void,
+            &mut mask as *mut u64,
+        )
+    })?;
+    Ok(mask)
+}
+
+/// `ptrace(PTRACE_SETSIGMASK, pid, 8, &mask)`.
+///
+/// # Errors
+/// The kernel's errno.
+pub fn set_sigmask(pid: i32, mask: u64) -> io::Result<()> {
+    let mut m = mask;
+    // SAFETY: `m` is a valid 8-byte buffer; the kernel only reads it.
+    check(unsafe {
+        libc::ptrace(
+            PTRACE_SETSIGMASK,
+            pid,
+            8usize as *mut libc::c_void,
+            &mut m as *mut u64,
+        )
+    })?;
+    Ok(())
+}
+
+/// The kernel's `struct ptrace_rseq_configuration`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct RseqConfig {
+    pub rseq_abi_pointer: u64,
+    pub rseq_abi_size: u32,
+    pub signature: u32,
+    pub flags: u32,
+    pub pad: u32,
+}
+
+/// `ptrace(PTRACE_GET_RSEQ_CONFIGURATION, pid, sizeof, &conf)`; `None` when
+/// the task has no rseq area registered.
+///
+/// # Errors
+/// The kernel's errno.
+pub fn get_rseq_config(pid: i32) -> io::Result<Option<RseqConfig>> {
+    let mut conf = RseqConfig::default();
+    // SAFETY: `conf` is a repr(C) struct of the size we pass; the kernel
+    // writes at most that many bytes.
+    check(unsafe {
+        libc::ptrace(
+            PTRACE_GET_RSEQ_CONFIGURATION,
+            pid,
+            std::mem::size_of::<RseqConfig>() as *mut libc::c_void,
+            &mut conf as *mut RseqConfig,
+        )
+    })?;
+    Ok((conf.rseq_abi_pointer != 0).then_some(conf))
+}
+
+/// `prlimit64(pid, resource, NULL, &old)`: (soft, hard).
+///
+/// # Errors
+/// The kernel's errno.
+pub fn get_rlimit(pid: i32, resource: u32) -> io::Result<(u64, u64)> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: new_limit is NULL (read only); `old` is a valid rlimit64.
+    let ret = unsafe {
+        libc::prlimit64(
+            pid,
+            resource as libc::__rlimit_resource_t,
+            std::ptr::null(),
+            &mut old,
+        )
+    };
+    check(ret as libc::c_long)?;
+    Ok((old.rlim_cur, old.rlim_max))
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// `clone3({exit_signal: SIGCHLD, set_tid: [tid]})`: create a child process
+/// that immediately does `ptrace(PTRACE_TRACEME)` and `kill(getpid(), SIGSTOP)`
+/// with raw system calls, so no code of ckpt runs in it. The caller (this
+/// thread) becomes its tracer and must `waitpid` for the stop.
+///
+/// `set_tid` asks for a specific PID (needs CAP_CHECKPOINT_RESTORE); `None`
+/// lets the kernel choose.
+///
+/// # Errors
+/// EEXIST when the PID is taken, EPERM without the capability.
+pub fn clone_stopped_child(set_tid: Option<i32>) -> io::Result<i32> {
+    let tid_arr: [libc::pid_t; 1] = [set_tid.unwrap_or(0)];
+    let args = CloneArgs {
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: if set_tid.is_some() {
+            tid_arr.as_ptr() as u64
+        } else {
+            0
+        },
+        set_tid_size: u64::from(set_tid.is_some()),
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM behaves like fork: the child gets a
+    // copy of our address space. In the child we only issue raw system
+    // calls (no allocation, no locks, no libc state), then stop; the parent
+    // replaces the child's whole address space before it ever runs again.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret == 0 {
+        // SAFETY: raw system calls in the forked child, see above.
+        unsafe {
+            libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0);
+            let me = libc::syscall(libc::SYS_getpid);
+            libc::syscall(libc::SYS_kill, me, libc::SIGSTOP);
+            libc::syscall(libc::SYS_exit_group, 127);
+        }
+        unreachable!("exit_group returned");
+    }
+    check(ret).map(|pid| pid as i32)
+}
+
+/// `lseek`-free positioned read used to check a pipe: `ioctl(fd, FIONREAD)`.
+///
+/// # Errors
+/// The kernel's errno.
+pub fn fionread(fd: &impl std::os::fd::AsRawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer we pass.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n as *mut libc::c_int) };
+    check(ret as libc::c_long)?;
+    Ok(n as usize)
+}
+
+/// `tee(fd_in, fd_out, len, SPLICE_F_NONBLOCK)`: duplicate up to `len` bytes
+/// buffered in pipe `fd_in` into pipe `fd_out` without consuming them.
+///
+/// # Errors
+/// The kernel's errno (EAGAIN when nothing is buffered).
+pub fn tee_nonblock(
+    fd_in: &impl std::os::fd::AsRawFd,
+    fd_out: &impl std::os::fd::AsRawFd,
+    len: usize,
+) -> io::Result<usize> {
+    // SAFETY: tee only takes fds and integers; invalid fds yield EBADF.
+    let ret = unsafe {
+        libc::tee(
+            fd_in.as_raw_fd(),
+            fd_out.as_raw_fd(),
+            len,
+            libc::SPLICE_F_NONBLOCK,
+        )
+    };
+    check(ret as libc::c_long).map(|n| n as usize)
+}

@@ -1,0 +1,956 @@
+//! The restore verdict (DESIGN 3): one pure function, [`decide`], from the
+//! image's security header and per-task state, the host's profile, the
+//! caller, the host's answer to "is this label valid now", the integrity
+//! and signature status, and the flags, to [`RestoreVerdict`]: allowed or
+//! refused, with ordered reasons, warnings, notices and, when allowed, the
+//! plan the engine executes. `ckpt policy-diff` and `ckpt restore` both call
+//! it, so they cannot disagree.
+//!
+//! The function reads nothing from the system: everything host-dependent
+//! comes in through [`VerdictInput`] (label validity through the
+//! [`LabelValidity`] trait), which keeps every rule unit-testable.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::creds_rules::{self, cap, CredsChange, IdLimits};
+use crate::diff::{LsmStatus, PolicyDiff};
+use crate::profile::HostProfile;
+use crate::task::{SeccompMode, TaskCreds, TaskLabel, TaskSecurity};
+
+/// An Ed25519 public key that signed an image, or that the user trusts
+/// (`--trusted-key`). Shown and serialised as hex.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SignerKey(pub [u8; 32]);
+
+impl fmt::Display for SignerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for SignerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignerKey({self})")
+    }
+}
+
+impl Serialize for SignerKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for SignerKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let v = hex::decode(&s).map_err(serde::de::Error::custom)?;
+        <[u8; 32]>::try_from(v.as_slice())
+            .map(SignerKey)
+            .map_err(|_| serde::de::Error::custom("an Ed25519 public key is 32 bytes"))
+    }
+}
+
+/// What went wrong with the image's integrity (DESIGN 3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IntegrityFailure {
+    /// A section's SHA-256 does not match the trailer.
+    DigestMismatch,
+    /// The image ends early.
+    Truncated,
+    /// An unknown major format version (or a must-understand feature).
+    UnsupportedVersion,
+    /// A record fails validation (see `persist::RecordError`).
+    Malformed,
+    /// The Ed25519 signature does not verify.
+    BadSignature,
+}
+
+impl fmt::Display for IntegrityFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IntegrityFailure::DigestMismatch => "digest mismatch",
+            IntegrityFailure::Truncated => "truncated image",
+            IntegrityFailure::UnsupportedVersion => "unsupported format version",
+            IntegrityFailure::Malformed => "malformed record",
+            IntegrityFailure::BadSignature => "bad signature",
+        })
+    }
+}
+
+/// The image's integrity as the reader found it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum IntegrityStatus {
+    #[default]
+    Ok,
+    Failed {
+        kind: IntegrityFailure,
+        /// Names the object: `section 3 (memory): digest mismatch`.
+        detail: String,
+    },
+}
+
+/// The image's signature (a signature that does not verify is an
+/// [`IntegrityFailure::BadSignature`], not this).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    #[default]
+    Unsigned,
+    /// A valid signature by `key`.
+    Signed { key: SignerKey },
+}
+
+/// The restore flags that the verdict depends on (DESIGN 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct RestoreFlags {
+    pub keep_lsm: bool,
+    pub require_same_policy: bool,
+    pub strict_creds: bool,
+    pub files_as_caller: bool,
+    pub pid_ns: bool,
+    pub require_signature: bool,
+    pub trusted_keys: Vec<SignerKey>,
+}
+
+/// The caller of `ckpt restore` (or `policy-diff`): the credentials the
+/// restored tasks start with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct CallerContext {
+    pub creds: TaskCreds,
+    pub no_new_privs: bool,
+    /// The caller is in the initial user namespace.
+    pub initial_user_ns: bool,
+    /// Ids the caller's user namespace can express, when the engine knows
+    /// (from `/proc/self/{uid_map,gid_map,setgroups}`); `None`: any.
+    pub id_limits: Option<IdLimits>,
+}
+
+impl CallerContext {
+    /// Whether the caller can use capability `cap`. A capability counts when
+    /// it is in the *permitted* set: the caller can raise it into its
+    /// effective set with capset(2) at any time, so the kernel would let it
+    /// do what that capability allows.
+    pub fn can_use(&self, cap: u32) -> bool {
+        cap::has(self.creds.caps.permitted, cap)
+    }
+    pub fn has_checkpoint_restore(&self) -> bool {
+        self.can_use(cap::CHECKPOINT_RESTORE)
+    }
+    pub fn has_setuid(&self) -> bool {
+        self.can_use(cap::SETUID)
+    }
+    pub fn has_setgid(&self) -> bool {
+        self.can_use(cap::SETGID)
+    }
+    pub fn has_setpcap(&self) -> bool {
+        self.can_use(cap::SETPCAP)
+    }
+    pub fn has_sys_admin(&self) -> bool {
+        self.can_use(cap::SYS_ADMIN)
+    }
+
+    /// The caller as it will be inside a new user namespace it creates
+    /// unprivileged (for `--pid-ns` without CAP_SYS_ADMIN), with its euid
+    /// and egid mapped to themselves and `setgroups` denied (the kernel
+    /// requires that for an unprivileged gid_map). The kernel gives the
+    /// creator every capability in the new namespace (and nothing outside
+    /// it) and resets its securebits (`set_cred_user_ns`); no_new_privs is
+    /// kept.
+    pub fn in_new_user_ns(&self) -> CallerContext {
+        let (euid, egid) = (self.creds.uids[1], self.creds.gids[1]);
+        CallerContext {
+            creds: TaskCreds {
+                uids: [euid; 4],
+                gids: [egid; 4],
+                groups: self.creds.groups.clone(),
+                caps: crate::task::CapSets {
+                    inheritable: 0,
+                    permitted: cap::FULL_SET,
+                    effective: cap::FULL_SET,
+                    bounding: cap::FULL_SET,
+                    ambient: 0,
+                },
+                securebits: 0,
+            },
+            no_new_privs: self.no_new_privs,
+            initial_user_ns: false,
+            id_limits: Some(IdLimits {
+                uids: vec![euid],
+                gids: vec![egid],
+                setgroups_allowed: false,
+            }),
+        }
+    }
+}
+
+/// The answer of [`LabelValidity`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum LabelCheck {
+    Valid,
+    /// The LSM rejects the label under its current policy.
+    Invalid { why: String },
+    /// Validity could not be established (e.g. selinuxfs not mounted, or a
+    /// host profile read from a file). Treated as invalid: fail closed.
+    Unknown { why: String },
+}
+
+/// "Is `value` a valid `attr` label for LSM `lsm` under the policy loaded
+/// now?" The engine implements it per LSM (SELinux: write the context to
+/// `/sys/fs/selinux/context`; AppArmor: the profile exists under
+/// securityfs; Smack: the label's format). Closures implement it too.
+pub trait LabelValidity {
+    fn check(&self, lsm: &str, attr: &str, value: &[u8]) -> LabelCheck;
+}
+
+impl<F: Fn(&str, &str, &[u8]) -> LabelCheck> LabelValidity for F {
+    fn check(&self, lsm: &str, attr: &str, value: &[u8]) -> LabelCheck {
+        self(lsm, attr, value)
+    }
+}
+
+/// Everything [`decide`] looks at.
+pub struct VerdictInput<'a> {
+    /// The profile recorded in the image's security header.
+    pub image: &'a HostProfile,
+    /// The image's per-thread security state.
+    pub tasks: &'a [TaskSecurity],
+    /// This host's profile (or one saved by `ckpt lsm --json`).
+    pub host: &'a HostProfile,
+    pub caller: &'a CallerContext,
+    pub labels: &'a dyn LabelValidity,
+    pub integrity: &'a IntegrityStatus,
+    pub signature: &'a SignatureStatus,
+    pub flags: &'a RestoreFlags,
+}
+
+/// Which flag made a stack difference fatal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StackRequirement {
+    KeepLsm,
+    RequireSamePolicy,
+}
+
+/// How bad a refusal is, for the exit code (DESIGN 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefusalKind {
+    /// Corrupt, truncated or unsupported image: exit 1.
+    Integrity,
+    /// Refused by a rule of DESIGN 3: exit 3.
+    Security,
+    /// The image cannot run here at all (another architecture): exit 1.
+    Operational,
+}
+
+/// Why a restore is refused. The Display text names the object and the way
+/// out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "refusal", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Refusal {
+    /// 3.1: digest, truncation, version or signature failure.
+    Integrity {
+        kind: IntegrityFailure,
+        detail: String,
+    },
+    /// 3.1: `--require-signature` and the image is unsigned.
+    Unsigned,
+    /// 3.1: `--require-signature` and the signer is not trusted.
+    UntrustedSigner { key: SignerKey },
+    /// The image was made on another architecture.
+    ArchMismatch { image: String, host: String },
+    /// 3.3 / 3.4: the stacks differ and a flag requires them equal.
+    StackMismatch {
+        required_by: StackRequirement,
+        image: Vec<String>,
+        host: Vec<String>,
+    },
+    /// 3.4: `--require-same-policy` and this LSM's policy changed.
+    PolicyChanged { lsm: String, status: LsmStatus },
+    /// 3.4: `--require-same-policy` and this LSM's policy is unknown.
+    PolicyUnknown { lsm: String, reason: String },
+    /// 3.3: a recorded label is not valid now.
+    LabelInvalid {
+        tid: i32,
+        lsm: String,
+        attr: String,
+        label: String,
+        why: String,
+    },
+    /// 3.3: a recorded label's validity cannot be established.
+    LabelUncheckable {
+        tid: i32,
+        lsm: String,
+        attr: String,
+        label: String,
+        why: String,
+    },
+    /// 3.5: `--strict-creds` and a credential component cannot be set.
+    CredsNotRestorable { tid: i32, change: CredsChange },
+    /// 3.6: the image's bounding set drops capabilities the caller cannot
+    /// drop (CAP_SETPCAP).
+    BoundingSetNotRestorable { tid: i32, not_dropped: u64 },
+    /// 3.6: restricting securebits the caller cannot set.
+    SecurebitsNotRestorable { tid: i32, lost: u32 },
+    /// 3.6: seccomp filters without no_new_privs need CAP_SYS_ADMIN.
+    SeccompNeedsPrivilege { tid: i32, filters: usize },
+    /// 3.6: the recorded seccomp state is not one ckpt can restore.
+    SeccompNotCaptured { tid: i32, what: String },
+    /// DESIGN 2: keeping the PIDs needs CAP_CHECKPOINT_RESTORE.
+    PidsNeedCheckpointRestore { tids: Vec<i32> },
+}
+
+impl Refusal {
+    pub fn kind(&self) -> RefusalKind {
+        match self {
+            Refusal::Integrity {
+                kind: IntegrityFailure::BadSignature,
+                ..
+            } => RefusalKind::Security,
+            Refusal::Integrity { .. } => RefusalKind::Integrity,
+            Refusal::ArchMismatch { .. } => RefusalKind::Operational,
+            _ => RefusalKind::Security,
+        }
+    }
+}
+
+fn label_text(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn tids(t: &[i32]) -> String {
+    t.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Integrity { kind: IntegrityFailure::BadSignature, detail } => write!(
+                f,
+                "refused: the image's signature does not verify ({detail}); it was altered after signing; do not restore it, dump again"
+            ),
+            Refusal::Integrity { kind, detail } => write!(
+                f,
+                "refused: image integrity: {kind}: {detail}; the image is corrupt, truncated or from an incompatible ckpt; dump again"
+            ),
+            Refusal::Unsigned => f.write_str(
+                "refused: --require-signature, but the image is unsigned; dump with --sign-key, or restore without --require-signature",
+            ),
+            Refusal::UntrustedSigner { key } => write!(
+                f,
+                "refused: --require-signature, but the image is signed by key {key}, which is not given with --trusted-key; add --trusted-key with that public key if you trust it"
+            ),
+            Refusal::ArchMismatch { image, host } => write!(
+                f,
+                "refused: the image was made on {image}, this host is {host}; restore it on a {image} host"
+            ),
+            Refusal::StackMismatch { required_by: StackRequirement::KeepLsm, image, host } => write!(
+                f,
+                "refused: --keep-lsm needs the same LSM stack; image has {}, host has {}; restore without --keep-lsm to run with your own labels",
+                image.join(","),
+                host.join(",")
+            ),
+            Refusal::StackMismatch { required_by: StackRequirement::RequireSamePolicy, image, host } => write!(
+                f,
+                "refused: --require-same-policy, but the LSM stack differs; image has {}, host has {}; restore without --require-same-policy to accept the difference",
+                image.join(","),
+                host.join(",")
+            ),
+            Refusal::PolicyChanged { lsm, status } => write!(
+                f,
+                "refused: --require-same-policy, but the {lsm} policy differs from the dump's: {status}; restore without --require-same-policy to accept it (with --keep-lsm the labels are still checked)"
+            ),
+            Refusal::PolicyUnknown { lsm, reason } => write!(
+                f,
+                "refused: --require-same-policy, but the {lsm} policy cannot be compared ({reason}); restore without --require-same-policy to accept it"
+            ),
+            Refusal::LabelInvalid { tid, lsm, attr, label, why } => write!(
+                f,
+                "refused: --keep-lsm, but label {label:?} ({lsm}/{attr}) of task {tid} is not valid under this host's policy: {why}; restore without --keep-lsm to run with your own labels"
+            ),
+            Refusal::LabelUncheckable { tid, lsm, attr, label, why } => write!(
+                f,
+                "refused: --keep-lsm, but label {label:?} ({lsm}/{attr}) of task {tid} cannot be checked against this host's policy: {why}; restore without --keep-lsm to run with your own labels"
+            ),
+            Refusal::CredsNotRestorable { tid, change } => write!(
+                f,
+                "refused: --strict-creds, but task {tid}'s {} ({}) cannot be set by you: {}; restore without --strict-creds to get {}, or restore as a user who may set them",
+                change.component, change.image, change.rule, change.applied
+            ),
+            Refusal::BoundingSetNotRestorable { tid, not_dropped } => write!(
+                f,
+                "refused: task {tid}'s capability bounding set excludes {} but you cannot drop them (needs CAP_SETPCAP), and confinement is never dropped; restore as root, or with --pid-ns",
+                cap::names(*not_dropped)
+            ),
+            Refusal::SecurebitsNotRestorable { tid, lost } => write!(
+                f,
+                "refused: task {tid} has securebits {lost:#x} that you cannot set (needs CAP_SETPCAP, or your own securebits are locked), and confinement is never dropped; restore as root, or with --pid-ns"
+            ),
+            Refusal::SeccompNeedsPrivilege { tid, filters } => write!(
+                f,
+                "refused: task {tid} has {filters} seccomp filter(s) but no no_new_privs; installing them needs CAP_SYS_ADMIN, which you lack, and ckpt does not set no_new_privs for it (that would change what the program may exec); restore as root, or with --pid-ns"
+            ),
+            Refusal::SeccompNotCaptured { tid, what } => write!(
+                f,
+                "refused: task {tid}'s seccomp state cannot be restored: {what}; the image is corrupt or was not written by ckpt"
+            ),
+            Refusal::PidsNeedCheckpointRestore { tids: t } => write!(
+                f,
+                "refused: keeping the checkpointed PIDs ({}) needs CAP_CHECKPOINT_RESTORE, which you lack; restore with --pid-ns to restore into a new PID namespace",
+                tids(t)
+            ),
+        }
+    }
+}
+
+/// Something the user should know that does not refuse the restore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "warning", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Warning {
+    /// 3.1: signed by a key not given with `--trusted-key`.
+    UntrustedSigner { key: SignerKey },
+    /// 3.2: another stack, labels not kept.
+    StackDiffers { image: Vec<String>, host: Vec<String> },
+    /// 3.4: this LSM's policy changed since the dump.
+    PolicyChanged { lsm: String, status: LsmStatus },
+    /// 3.4: this LSM's policy cannot be compared.
+    PolicyUnknown { lsm: String, reason: String },
+    /// 3.6: the caller has no_new_privs, the image's task did not; the
+    /// kernel cannot clear it, so the restored task runs with it.
+    NoNewPrivsInherited { tids: Vec<i32> },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::UntrustedSigner { key } => write!(
+                f,
+                "warning: the image is signed by key {key}, which is not given with --trusted-key; its signature proves nothing about who made it"
+            ),
+            Warning::StackDiffers { image, host } => write!(
+                f,
+                "warning: the LSM stack differs (image has {}, host has {}); labels are not restored, the process runs with yours",
+                image.join(","),
+                host.join(",")
+            ),
+            Warning::PolicyChanged { lsm, status } => write!(
+                f,
+                "warning: the {lsm} policy differs from the dump's: {status}; use --require-same-policy to refuse such restores"
+            ),
+            Warning::PolicyUnknown { lsm, reason } => write!(
+                f,
+                "warning: the {lsm} policy cannot be compared ({reason}); use --require-same-policy to refuse such restores"
+            ),
+            Warning::NoNewPrivsInherited { tids: t } => write!(
+                f,
+                "warning: you run with no_new_privs, so task(s) {} will too although they did not at dump (the kernel cannot clear it); setuid programs they exec will not gain privileges",
+                tids(t)
+            ),
+        }
+    }
+}
+
+/// Information about how the restore will differ from the image, or how it
+/// will be carried out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "notice", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Notice {
+    /// Signed by a trusted key.
+    SignedByTrustedKey { key: SignerKey },
+    /// 3.2: the image's labels are not restored.
+    LabelsNotRestored { count: usize },
+    /// 3.3: the image's labels will be written by the tasks themselves.
+    LabelsKept { count: usize },
+    /// 3.5: a credential component comes from the caller (or is narrowed).
+    CredsRederived { tid: i32, change: CredsChange },
+    /// `--pid-ns` without CAP_SYS_ADMIN: a new user namespace too.
+    NewUserNamespace { uid: u32, gid: u32 },
+    /// `--pid-ns`: a new PID namespace.
+    NewPidNamespace,
+    /// 3.7: `--files-as-caller`.
+    FilesAsCaller,
+    /// Another kernel release than at dump.
+    KernelDiffers { image: String, host: String },
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::SignedByTrustedKey { key } => write!(f, "notice: signed by trusted key {key}"),
+            Notice::LabelsNotRestored { count } => write!(
+                f,
+                "notice: {count} LSM label(s) recorded in the image are not restored (no --keep-lsm); the process runs with your labels"
+            ),
+            Notice::LabelsKept { count } => write!(
+                f,
+                "notice: {count} LSM label(s) will be set by the restored tasks themselves; the LSM decides whether each transition is allowed"
+            ),
+            Notice::CredsRederived { tid, change } => {
+                write!(f, "notice: task {tid} gets {change}; use --strict-creds to refuse instead")
+            }
+            Notice::NewUserNamespace { uid, gid } => write!(
+                f,
+                "notice: --pid-ns without CAP_SYS_ADMIN: restoring in a new user namespace with only uid {uid} and gid {gid} mapped; capabilities there give nothing outside it"
+            ),
+            Notice::NewPidNamespace => f.write_str("notice: --pid-ns: restoring in a new PID namespace with ckpt as its init"),
+            Notice::FilesAsCaller => f.write_str(
+                "notice: --files-as-caller: files are reopened with your authority, not the restored identity's; each is listed as it is opened",
+            ),
+            Notice::KernelDiffers { image, host } => {
+                write!(f, "notice: the image was made on kernel {image}, this host runs {host}")
+            }
+        }
+    }
+}
+
+/// Whose authority reopens files and mappings (DESIGN 3.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileAuthority {
+    /// The restored task, after its credentials and labels are in place.
+    RestoredTask,
+    /// The caller (`--files-as-caller`).
+    Caller,
+}
+
+/// What one restored thread sets on itself, in the order of the
+/// `creds_rules` module documentation, then no_new_privs, labels, files
+/// and, last before resuming, seccomp.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskPlan {
+    pub tid: i32,
+    /// The credentials to apply (the image's, or re-derived).
+    pub creds: TaskCreds,
+    /// The image's credentials are applied unchanged.
+    pub creds_from_image: bool,
+    /// The components that differ from the image's, and why.
+    pub creds_changes: Vec<CredsChange>,
+    /// Labels the task writes through `/proc/thread-self/attr/...` itself
+    /// (empty without `--keep-lsm`). `lsm` is resolved: never empty when
+    /// the image's stack names a label LSM.
+    pub labels: Vec<TaskLabel>,
+    /// Always restored: the image's value, or true when the caller has it.
+    pub no_new_privs: bool,
+    /// Always restored.
+    pub seccomp: SeccompMode,
+    /// Always restored, oldest first.
+    #[serde(skip)]
+    pub seccomp_filters: Vec<Vec<u8>>,
+    pub personality: u32,
+}
+
+/// How the engine carries the restore out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RestorePlan {
+    /// Restore into a new PID namespace (ckpt its init).
+    pub new_pid_namespace: bool,
+    /// Restore into a new user namespace ([`CallerContext::in_new_user_ns`]).
+    pub new_user_namespace: bool,
+    pub files_opened_by: FileAuthority,
+    pub tasks: Vec<TaskPlan>,
+}
+
+/// Allowed or refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Allowed,
+    Refused,
+}
+
+/// The result of [`decide`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RestoreVerdict {
+    pub outcome: Outcome,
+    /// Why it is refused, in rule order (empty when allowed).
+    pub refusals: Vec<Refusal>,
+    pub warnings: Vec<Warning>,
+    pub notices: Vec<Notice>,
+    /// What the engine does; present exactly when allowed.
+    pub plan: Option<RestorePlan>,
+    /// The per-LSM comparison the verdict used (absent when integrity or
+    /// signature failed first, since then nothing else is trusted).
+    pub diff: Option<PolicyDiff>,
+}
+
+impl RestoreVerdict {
+    pub fn allowed(&self) -> bool {
+        self.outcome == Outcome::Allowed
+    }
+
+    /// The process exit code of DESIGN 2: 0 allowed, 3 refused by a
+    /// security rule, 1 for a corrupt/unsupported image or one that cannot
+    /// run on this host at all (when no security rule also refused).
+    pub fn exit_code(&self) -> i32 {
+        if self.allowed() {
+            0
+        } else if self.refusals.iter().any(|r| r.kind() == RefusalKind::Security) {
+            3
+        } else {
+            1
+        }
+    }
+
+    /// The JSON that `policy-diff --json` and `restore` print: the
+    /// structured verdict plus each reason's message.
+    pub fn to_json(&self) -> serde_json::Value {
+        let msgs = |v: Vec<String>| serde_json::Value::from(v);
+        serde_json::json!({
+            "outcome": self.outcome,
+            "exit_code": self.exit_code(),
+            "refusals": self.refusals,
+            "warnings": self.warnings,
+            "notices": self.notices,
+            "messages": {
+                "refusals": msgs(self.refusals.iter().map(ToString::to_string).collect()),
+                "warnings": msgs(self.warnings.iter().map(ToString::to_string).collect()),
+                "notices": msgs(self.notices.iter().map(ToString::to_string).collect()),
+            },
+            "plan": self.plan,
+            "diff": self.diff,
+        })
+    }
+}
+
+impl fmt::Display for RestoreVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in &self.refusals {
+            writeln!(f, "{r}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "{w}")?;
+        }
+        for n in &self.notices {
+            writeln!(f, "{n}")?;
+        }
+        match self.outcome {
+            Outcome::Allowed => writeln!(f, "verdict: restore allowed"),
+            Outcome::Refused => writeln!(
+                f,
+                "verdict: restore refused ({} reason{})",
+                self.refusals.len(),
+                if self.refusals.len() == 1 { "" } else { "s" }
+            ),
+        }
+    }
+}
+
+/// LSMs whose tasks carry labels in `/proc/PID/attr`, in the order the
+/// legacy (un-prefixed) files would show the first one present.
+pub const LABEL_LSMS: &[&str] = &["selinux", "smack", "apparmor"];
+
+/// Attributes the kernel derives itself and a task cannot write.
+const READ_ONLY_ATTRS: &[&str] = &["prev"];
+
+fn trim_label(v: &[u8]) -> &[u8] {
+    let end = v
+        .iter()
+        .rposition(|&b| b != 0 && b != b'\n')
+        .map_or(0, |i| i + 1);
+    &v[..end]
+}
+
+/// The labels the task must write with `--keep-lsm`: non-empty, writable,
+/// the legacy (`lsm == ""`) ones resolved to the image's first label LSM,
+/// and a legacy label dropped when the same LSM's own attribute is also
+/// recorded.
+fn labels_to_apply(task: &TaskSecurity, image: &HostProfile) -> Vec<TaskLabel> {
+    let display = image
+        .stack()
+        .into_iter()
+        .find(|n| LABEL_LSMS.contains(n))
+        .unwrap_or("");
+    let mut out: Vec<TaskLabel> = Vec::new();
+    // Per-LSM attributes first, so that they win over the legacy files.
+    let (own, legacy): (Vec<&TaskLabel>, Vec<&TaskLabel>) =
+        task.labels.iter().partition(|l| !l.lsm.is_empty());
+    for l in own.into_iter().chain(legacy) {
+        let value = trim_label(&l.value);
+        if value.is_empty() || READ_ONLY_ATTRS.contains(&l.attr.as_str()) {
+            continue;
+        }
+        let lsm = if l.lsm.is_empty() { display } else { l.lsm.as_str() };
+        if out.iter().any(|o| o.lsm == lsm && o.attr == l.attr) {
+            continue;
+        }
+        out.push(TaskLabel {
+            lsm: lsm.to_owned(),
+            attr: l.attr.clone(),
+            value: value.to_vec(),
+        });
+    }
+    out
+}
+
+/// DESIGN 3 as one pure function. Rule order: integrity, signature (both
+/// stop here, since nothing else in the image is trusted then),
+/// architecture, stack and policy (3.2-3.4), labels (3.3), and per task
+/// credentials (3.5) and confinement (3.6), then PID ownership.
+pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
+    let flags = input.flags;
+    let mut refusals = Vec::new();
+    let mut warnings = Vec::new();
+    let mut notices = Vec::new();
+    let early = |refusals: Vec<Refusal>, warnings, notices| RestoreVerdict {
+        outcome: Outcome::Refused,
+        refusals,
+        warnings,
+        notices,
+        plan: None,
+        diff: None,
+    };
+
+    // 3.1 integrity first.
+    if let IntegrityStatus::Failed { kind, detail } = input.integrity {
+        return early(
+            vec![Refusal::Integrity {
+                kind: *kind,
+                detail: detail.clone(),
+            }],
+            warnings,
+            notices,
+        );
+    }
+    // 3.1 signature.
+    match input.signature {
+        SignatureStatus::Unsigned if flags.require_signature => {
+            return early(vec![Refusal::Unsigned], warnings, notices);
+        }
+        SignatureStatus::Unsigned => {}
+        SignatureStatus::Signed { key } if flags.trusted_keys.contains(key) => {
+            notices.push(Notice::SignedByTrustedKey { key: *key });
+        }
+        SignatureStatus::Signed { key } if flags.require_signature => {
+            return early(vec![Refusal::UntrustedSigner { key: *key }], warnings, notices);
+        }
+        SignatureStatus::Signed { key } => warnings.push(Warning::UntrustedSigner { key: *key }),
+    }
+
+    let diff = PolicyDiff::compute(input.image, input.host);
+    if diff.arch.0 != diff.arch.1 {
+        refusals.push(Refusal::ArchMismatch {
+            image: diff.arch.0.clone(),
+            host: diff.arch.1.clone(),
+        });
+    }
+    if diff.kernel_release.0 != diff.kernel_release.1 {
+        notices.push(Notice::KernelDiffers {
+            image: diff.kernel_release.0.clone(),
+            host: diff.kernel_release.1.clone(),
+        });
+    }
+
+    // 3.2 / 3.3 / 3.4: the stack.
+    if !diff.stack_equal {
+        let (image, host) = (diff.image_stack.clone(), diff.host_stack.clone());
+        if flags.keep_lsm {
+            refusals.push(Refusal::StackMismatch {
+                required_by: StackRequirement::KeepLsm,
+                image,
+                host,
+            });
+        } else if flags.require_same_policy {
+            refusals.push(Refusal::StackMismatch {
+                required_by: StackRequirement::RequireSamePolicy,
+                image,
+                host,
+            });
+        } else {
+            warnings.push(Warning::StackDiffers { image, host });
+        }
+    }
+    // 3.4: each LSM on both sides.
+    for l in diff.differing() {
+        let lsm = l.name.clone();
+        match (&l.status, flags.require_same_policy) {
+            (LsmStatus::Unknown { reason }, true) => refusals.push(Refusal::PolicyUnknown {
+                lsm,
+                reason: reason.clone(),
+            }),
+            (LsmStatus::Unknown { reason }, false) => warnings.push(Warning::PolicyUnknown {
+                lsm,
+                reason: reason.clone(),
+            }),
+            (status, true) => refusals.push(Refusal::PolicyChanged {
+                lsm,
+                status: status.clone(),
+            }),
+            (status, false) => warnings.push(Warning::PolicyChanged {
+                lsm,
+                status: status.clone(),
+            }),
+        }
+    }
+
+    // The context the restored tasks start in.
+    let new_user_ns = flags.pid_ns && !input.caller.has_sys_admin();
+    let restorer = if new_user_ns {
+        let inside = input.caller.in_new_user_ns();
+        notices.push(Notice::NewUserNamespace {
+            uid: inside.creds.uids[1],
+            gid: inside.creds.gids[1],
+        });
+        inside
+    } else {
+        input.caller.clone()
+    };
+    if flags.pid_ns {
+        notices.push(Notice::NewPidNamespace);
+    }
+
+    // 3.2 / 3.3: labels.
+    let mut label_count = 0;
+    let mut task_labels = Vec::with_capacity(input.tasks.len());
+    for t in input.tasks {
+        let labels = labels_to_apply(t, input.image);
+        label_count += labels.len();
+        if flags.keep_lsm && diff.stack_equal {
+            for l in &labels {
+                let label = label_text(&l.value);
+                let (lsm, attr, tid) = (l.lsm.clone(), l.attr.clone(), t.tid);
+                match input.labels.check(&l.lsm, &l.attr, &l.value) {
+                    LabelCheck::Valid => {}
+                    LabelCheck::Invalid { why } => refusals.push(Refusal::LabelInvalid {
+                        tid,
+                        lsm,
+                        attr,
+                        label,
+                        why,
+                    }),
+                    LabelCheck::Unknown { why } => refusals.push(Refusal::LabelUncheckable {
+                        tid,
+                        lsm,
+                        attr,
+                        label,
+                        why,
+                    }),
+                }
+            }
+        }
+        task_labels.push(if flags.keep_lsm { labels } else { Vec::new() });
+    }
+    if label_count > 0 {
+        notices.push(if flags.keep_lsm {
+            Notice::LabelsKept { count: label_count }
+        } else {
+            Notice::LabelsNotRestored { count: label_count }
+        });
+    }
+
+    // 3.5 / 3.6 per task.
+    let mut tasks = Vec::with_capacity(input.tasks.len());
+    let mut nnp_inherited = Vec::new();
+    for (t, labels) in input.tasks.iter().zip(task_labels) {
+        let tid = t.tid;
+        let res = creds_rules::resolve(&t.creds, &restorer.creds, restorer.id_limits.as_ref());
+        for change in &res.changes {
+            if flags.strict_creds {
+                refusals.push(Refusal::CredsNotRestorable {
+                    tid,
+                    change: change.clone(),
+                });
+            } else {
+                notices.push(Notice::CredsRederived {
+                    tid,
+                    change: change.clone(),
+                });
+            }
+        }
+        if res.bounding_not_dropped != 0 {
+            refusals.push(Refusal::BoundingSetNotRestorable {
+                tid,
+                not_dropped: res.bounding_not_dropped,
+            });
+        }
+        if res.securebits_lost != 0 {
+            refusals.push(Refusal::SecurebitsNotRestorable {
+                tid,
+                lost: res.securebits_lost,
+            });
+        }
+        let no_new_privs = t.no_new_privs || restorer.no_new_privs;
+        if no_new_privs && !t.no_new_privs {
+            nnp_inherited.push(tid);
+        }
+        match (t.seccomp, t.seccomp_filters.len()) {
+            (SeccompMode::Filter, 0) => refusals.push(Refusal::SeccompNotCaptured {
+                tid,
+                what: "filter mode without any recorded filter".into(),
+            }),
+            (SeccompMode::Filter, n) => {
+                if !no_new_privs && !cap::has(res.permitted_after_id_change, cap::SYS_ADMIN) {
+                    refusals.push(Refusal::SeccompNeedsPrivilege { tid, filters: n });
+                }
+            }
+            (mode, n) if n > 0 => refusals.push(Refusal::SeccompNotCaptured {
+                tid,
+                what: format!(
+                    "{n} filter(s) recorded with seccomp mode {}",
+                    mode.as_status()
+                ),
+            }),
+            _ => {}
+        }
+        tasks.push(TaskPlan {
+            tid,
+            creds_from_image: res.exact(),
+            creds: res.applied,
+            creds_changes: res.changes,
+            labels,
+            no_new_privs,
+            seccomp: t.seccomp,
+            seccomp_filters: t.seccomp_filters.clone(),
+            personality: t.personality,
+        });
+    }
+    if !nnp_inherited.is_empty() {
+        warnings.push(Warning::NoNewPrivsInherited {
+            tids: nnp_inherited,
+        });
+    }
+
+    // DESIGN 2: keeping the PIDs.
+    if !flags.pid_ns && !input.tasks.is_empty() && !restorer.has_checkpoint_restore() {
+        refusals.push(Refusal::PidsNeedCheckpointRestore {
+            tids: input.tasks.iter().map(|t| t.tid).collect(),
+        });
+    }
+    if flags.files_as_caller {
+        notices.push(Notice::FilesAsCaller);
+    }
+
+    let outcome = if refusals.is_empty() {
+        Outcome::Allowed
+    } else {
+        Outcome::Refused
+    };
+    RestoreVerdict {
+        outcome,
+        plan: (outcome == Outcome::Allowed).then(|| RestorePlan {
+            new_pid_namespace: flags.pid_ns,
+            new_user_namespace: new_user_ns,
+            files_opened_by: if flags.files_as_caller {
+                FileAuthority::Caller
+            } else {
+                FileAuthority::RestoredTask
+            },
+            tasks,
+        }),
+        refusals,
+        warnings,
+        notices,
+        diff: Some(diff),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,873 @@
+//! Tests of [`decide`]: one per rule of DESIGN 3, and a table of scenarios
+//! run under all 8 combinations of `--keep-lsm` × `--require-same-policy`
+//! × `--strict-creds`, each asserting the outcome and the specific reason.
+
+use super::*;
+use crate::creds_rules::{securebits, CredsComponent, CredsRule};
+use crate::profile::{Digest, LsmEntry, PolicyComponent, PolicyFingerprint};
+use crate::task::CapSets;
+
+// ---------------------------------------------------------------- fixtures
+
+const CAP_SYS_MODULE: u32 = 16;
+
+fn fp(tag: &str) -> PolicyFingerprint {
+    PolicyFingerprint {
+        digest: Some(Digest::of(tag.as_bytes())),
+        version: None,
+        components: vec![PolicyComponent {
+            name: format!("{tag}/policy"),
+            digest: Digest::of(tag.as_bytes()),
+        }],
+        note: None,
+    }
+}
+
+fn lsm(name: &str, f: PolicyFingerprint) -> LsmEntry {
+    LsmEntry {
+        name: name.into(),
+        id: None,
+        fingerprint: f,
+    }
+}
+
+fn profile(lsms: &[(&str, &str)]) -> HostProfile {
+    HostProfile {
+        lsms: lsms.iter().map(|(n, t)| lsm(n, fp(t))).collect(),
+        kernel_release: "6.18.0".into(),
+        arch: "x86_64".into(),
+        ..Default::default()
+    }
+}
+
+/// The dumping host: capability then selinux (the brief's example stack).
+fn selinux_host() -> HostProfile {
+    profile(&[("capability", "cap"), ("selinux", "pol-1"), ("bpf", "none")])
+}
+
+fn root_creds() -> TaskCreds {
+    TaskCreds {
+        uids: [0; 4],
+        gids: [0; 4],
+        groups: vec![0],
+        caps: CapSets {
+            inheritable: 0,
+            permitted: cap::FULL_SET,
+            effective: cap::FULL_SET,
+            bounding: cap::FULL_SET,
+            ambient: 0,
+        },
+        securebits: 0,
+    }
+}
+
+fn user_creds(uid: u32) -> TaskCreds {
+    TaskCreds {
+        uids: [uid; 4],
+        gids: [uid; 4],
+        groups: vec![uid],
+        caps: CapSets {
+            bounding: cap::FULL_SET,
+            ..Default::default()
+        },
+        securebits: 0,
+    }
+}
+
+fn root_caller() -> CallerContext {
+    CallerContext {
+        creds: root_creds(),
+        no_new_privs: false,
+        initial_user_ns: true,
+        id_limits: None,
+    }
+}
+
+/// An unprivileged user whose ckpt carries only CAP_CHECKPOINT_RESTORE
+/// (file capability), so that PID ownership does not hide the creds rules.
+fn user_caller(uid: u32) -> CallerContext {
+    let mut creds = user_creds(uid);
+    creds.caps.permitted = 1 << cap::CHECKPOINT_RESTORE;
+    creds.caps.effective = 1 << cap::CHECKPOINT_RESTORE;
+    CallerContext {
+        creds,
+        no_new_privs: false,
+        initial_user_ns: true,
+        id_limits: None,
+    }
+}
+
+fn task(tid: i32, creds: TaskCreds, label: &str) -> TaskSecurity {
+    TaskSecurity {
+        tid,
+        creds,
+        labels: vec![TaskLabel {
+            lsm: String::new(),
+            attr: "current".into(),
+            value: format!("{label}\0").into_bytes(),
+        }],
+        no_new_privs: false,
+        seccomp: SeccompMode::Disabled,
+        seccomp_filters: vec![],
+        personality: 0,
+    }
+}
+
+/// Labels containing "bad" are invalid, "unknowable" cannot be checked.
+fn validity(_lsm: &str, _attr: &str, value: &[u8]) -> LabelCheck {
+    let v = String::from_utf8_lossy(value);
+    if v.contains("bad") {
+        LabelCheck::Invalid {
+            why: "context not defined in the loaded policy".into(),
+        }
+    } else if v.contains("unknowable") {
+        LabelCheck::Unknown {
+            why: "selinuxfs not mounted".into(),
+        }
+    } else {
+        LabelCheck::Valid
+    }
+}
+
+/// Owned inputs, so tests can tweak any part before deciding.
+struct Case {
+    image: HostProfile,
+    tasks: Vec<TaskSecurity>,
+    host: HostProfile,
+    caller: CallerContext,
+    integrity: IntegrityStatus,
+    signature: SignatureStatus,
+    flags: RestoreFlags,
+}
+
+impl Case {
+    fn new() -> Self {
+        Case {
+            image: selinux_host(),
+            tasks: vec![task(
+                4242,
+                user_creds(1000),
+                "unconfined_u:unconfined_r:unconfined_t:s0",
+            )],
+            host: selinux_host(),
+            caller: root_caller(),
+            integrity: IntegrityStatus::Ok,
+            signature: SignatureStatus::Unsigned,
+            flags: RestoreFlags::default(),
+        }
+    }
+
+    fn decide(&self) -> RestoreVerdict {
+        decide(&VerdictInput {
+            image: &self.image,
+            tasks: &self.tasks,
+            host: &self.host,
+            caller: &self.caller,
+            labels: &validity,
+            integrity: &self.integrity,
+            signature: &self.signature,
+            flags: &self.flags,
+        })
+    }
+}
+
+fn refused_with(v: &RestoreVerdict, pred: impl Fn(&Refusal) -> bool) -> bool {
+    v.outcome == Outcome::Refused && v.plan.is_none() && v.refusals.iter().any(pred)
+}
+
+// ------------------------------------------------ 8 flag combos × scenarios
+
+#[derive(Clone, Copy, Debug)]
+struct Combo {
+    keep_lsm: bool,
+    same_policy: bool,
+    strict: bool,
+}
+
+fn combos() -> Vec<Combo> {
+    let mut v = Vec::new();
+    for keep_lsm in [false, true] {
+        for same_policy in [false, true] {
+            for strict in [false, true] {
+                v.push(Combo {
+                    keep_lsm,
+                    same_policy,
+                    strict,
+                });
+            }
+        }
+    }
+    v
+}
+
+/// What one scenario must give under one combination.
+enum Expect {
+    /// Allowed, and (when given) a warning / notice matching the predicate.
+    Allowed {
+        warning: Option<fn(&Warning) -> bool>,
+        notice: Option<fn(&Notice) -> bool>,
+    },
+    /// Refused with a reason matching the predicate, and with exit code 3.
+    Refused(fn(&Refusal) -> bool),
+}
+
+const ALLOWED: Expect = Expect::Allowed {
+    warning: None,
+    notice: None,
+};
+
+struct Scenario {
+    name: &'static str,
+    setup: fn(&mut Case),
+    expect: fn(Combo) -> Expect,
+}
+
+fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            name: "same host, root caller",
+            setup: |_| {},
+            expect: |_| ALLOWED,
+        },
+        Scenario {
+            name: "changed policy",
+            setup: |c| c.host = profile(&[("capability", "cap"), ("selinux", "pol-2"), ("bpf", "none")]),
+            expect: |k| {
+                if k.same_policy {
+                    Expect::Refused(|r| matches!(r, Refusal::PolicyChanged { lsm, .. } if lsm == "selinux"))
+                } else {
+                    Expect::Allowed {
+                        warning: Some(|w| matches!(w, Warning::PolicyChanged { lsm, .. } if lsm == "selinux")),
+                        notice: None,
+                    }
+                }
+            },
+        },
+        Scenario {
+            name: "different stack",
+            setup: |c| c.host = profile(&[("capability", "cap"), ("apparmor", "aa"), ("bpf", "none")]),
+            expect: |k| {
+                if k.keep_lsm {
+                    Expect::Refused(|r| {
+                        matches!(r, Refusal::StackMismatch { required_by: StackRequirement::KeepLsm, .. })
+                    })
+                } else if k.same_policy {
+                    Expect::Refused(|r| {
+                        matches!(
+                            r,
+                            Refusal::StackMismatch { required_by: StackRequirement::RequireSamePolicy, .. }
+                        )
+                    })
+                } else {
+                    Expect::Allowed {
+                        warning: Some(|w| matches!(w, Warning::StackDiffers { .. })),
+                        notice: Some(|n| matches!(n, Notice::LabelsNotRestored { count: 1 })),
+                    }
+                }
+            },
+        },
+        Scenario {
+            name: "unknown fingerprint on the host",
+            setup: |c| {
+                c.host.lsms[2].fingerprint = PolicyFingerprint {
+                    note: Some("cannot list BPF programs: EPERM".into()),
+                    ..Default::default()
+                }
+            },
+            expect: |k| {
+                if k.same_policy {
+                    Expect::Refused(|r| matches!(r, Refusal::PolicyUnknown { lsm, .. } if lsm == "bpf"))
+                } else {
+                    Expect::Allowed {
+                        warning: Some(|w| matches!(w, Warning::PolicyUnknown { lsm, .. } if lsm == "bpf")),
+                        notice: None,
+                    }
+                }
+            },
+        },
+        Scenario {
+            name: "unprivileged caller, own process",
+            setup: |c| c.caller = user_caller(1000),
+            expect: |_| ALLOWED,
+        },
+        Scenario {
+            name: "unprivileged caller, image of a root process",
+            setup: |c| {
+                c.caller = user_caller(1000);
+                c.tasks[0].creds = root_creds();
+            },
+            expect: |k| {
+                if k.strict {
+                    Expect::Refused(|r| {
+                        matches!(
+                            r,
+                            Refusal::CredsNotRestorable { change, .. }
+                                if change.component == CredsComponent::Uids
+                                    && change.rule == CredsRule::NeedsCapSetuid
+                        )
+                    })
+                } else {
+                    Expect::Allowed {
+                        warning: None,
+                        notice: Some(|n| {
+                            matches!(
+                                n,
+                                Notice::CredsRederived { change, .. }
+                                    if change.component == CredsComponent::PermittedCaps
+                            )
+                        }),
+                    }
+                }
+            },
+        },
+        Scenario {
+            name: "root caller, image of another user's process",
+            setup: |c| c.tasks[0].creds = user_creds(1234),
+            expect: |_| ALLOWED,
+        },
+        Scenario {
+            name: "invalid label",
+            setup: |c| c.tasks[0].labels[0].value = b"bad_u:bad_r:bad_t:s0\n".to_vec(),
+            expect: |k| {
+                if k.keep_lsm {
+                    Expect::Refused(|r| {
+                        matches!(
+                            r,
+                            Refusal::LabelInvalid { tid: 4242, lsm, label, .. }
+                                if lsm == "selinux" && label == "bad_u:bad_r:bad_t:s0"
+                        )
+                    })
+                } else {
+                    Expect::Allowed {
+                        warning: None,
+                        notice: Some(|n| matches!(n, Notice::LabelsNotRestored { count: 1 })),
+                    }
+                }
+            },
+        },
+        Scenario {
+            name: "seccomp filter without nnp, unprivileged caller",
+            setup: |c| {
+                c.caller = user_caller(1000);
+                c.tasks[0].seccomp = SeccompMode::Filter;
+                c.tasks[0].seccomp_filters = vec![vec![0; 16]];
+            },
+            expect: |_| Expect::Refused(|r| matches!(r, Refusal::SeccompNeedsPrivilege { tid: 4242, filters: 1 })),
+        },
+        Scenario {
+            name: "seccomp filter with nnp, unprivileged caller",
+            setup: |c| {
+                c.caller = user_caller(1000);
+                c.tasks[0].no_new_privs = true;
+                c.tasks[0].seccomp = SeccompMode::Filter;
+                c.tasks[0].seccomp_filters = vec![vec![0; 16]];
+            },
+            expect: |_| ALLOWED,
+        },
+    ]
+}
+
+#[test]
+fn every_scenario_under_every_flag_combination() {
+    let mut checked = 0;
+    for s in scenarios() {
+        for k in combos() {
+            let mut case = Case::new();
+            (s.setup)(&mut case);
+            case.flags.keep_lsm = k.keep_lsm;
+            case.flags.require_same_policy = k.same_policy;
+            case.flags.strict_creds = k.strict;
+            let v = case.decide();
+            let ctx = format!("scenario {:?} with {k:?}:\n{v}", s.name);
+            match (s.expect)(k) {
+                Expect::Allowed { warning, notice } => {
+                    assert!(v.allowed(), "expected allowed: {ctx}");
+                    assert_eq!(v.exit_code(), 0, "{ctx}");
+                    assert!(v.refusals.is_empty(), "{ctx}");
+                    let plan = v.plan.as_ref().expect("an allowed verdict has a plan");
+                    assert_eq!(plan.tasks.len(), 1, "{ctx}");
+                    // 3.2 / 3.3: labels exactly when --keep-lsm.
+                    assert_eq!(plan.tasks[0].labels.is_empty(), !k.keep_lsm, "{ctx}");
+                    if let Some(w) = warning {
+                        assert!(v.warnings.iter().any(w), "missing warning: {ctx}");
+                    }
+                    if let Some(n) = notice {
+                        assert!(v.notices.iter().any(n), "missing notice: {ctx}");
+                    }
+                }
+                Expect::Refused(pred) => {
+                    assert!(refused_with(&v, pred), "expected the specific refusal: {ctx}");
+                    assert_eq!(v.exit_code(), 3, "{ctx}");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 10 * 8);
+}
+
+// ------------------------------------------------------------ 3.1 integrity
+
+#[test]
+fn rule_3_1_integrity_failure_refuses_before_anything_else() {
+    let mut c = Case::new();
+    // Several other rules would refuse too; integrity must be the only reason.
+    c.host = profile(&[("apparmor", "aa")]);
+    c.flags.keep_lsm = true;
+    c.flags.require_signature = true;
+    c.integrity = IntegrityStatus::Failed {
+        kind: IntegrityFailure::DigestMismatch,
+        detail: "section 3 (memory)".into(),
+    };
+    let v = c.decide();
+    assert_eq!(
+        v.refusals,
+        [Refusal::Integrity {
+            kind: IntegrityFailure::DigestMismatch,
+            detail: "section 3 (memory)".into()
+        }]
+    );
+    assert!(v.diff.is_none() && v.plan.is_none());
+    assert_eq!(v.exit_code(), 1, "a corrupt image is exit 1");
+    assert!(v.refusals[0].to_string().contains("section 3 (memory)"));
+}
+
+#[test]
+fn rule_3_1_bad_signature_is_a_security_refusal() {
+    let mut c = Case::new();
+    c.integrity = IntegrityStatus::Failed {
+        kind: IntegrityFailure::BadSignature,
+        detail: "Ed25519 verification failed".into(),
+    };
+    let v = c.decide();
+    assert_eq!(v.refusals.len(), 1);
+    assert_eq!(v.exit_code(), 3);
+}
+
+#[test]
+fn rule_3_1_require_signature_refuses_unsigned_and_untrusted() {
+    let mut c = Case::new();
+    c.flags.require_signature = true;
+    c.host = profile(&[("apparmor", "aa")]); // would refuse later, must not be reached
+    c.flags.keep_lsm = true;
+    let v = c.decide();
+    assert_eq!(v.refusals, [Refusal::Unsigned]);
+    assert_eq!(v.exit_code(), 3);
+    assert!(v.refusals[0].to_string().contains("--sign-key"));
+
+    let (k1, k2) = (SignerKey([1; 32]), SignerKey([2; 32]));
+    c.signature = SignatureStatus::Signed { key: k1 };
+    c.flags.trusted_keys = vec![k2];
+    let v = c.decide();
+    assert_eq!(v.refusals, [Refusal::UntrustedSigner { key: k1 }]);
+    assert!(v.refusals[0].to_string().contains(&"01".repeat(32)));
+
+    let mut c = Case::new();
+    c.flags.require_signature = true;
+    c.flags.trusted_keys = vec![k2, k1];
+    c.signature = SignatureStatus::Signed { key: k1 };
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert!(v.notices.contains(&Notice::SignedByTrustedKey { key: k1 }));
+}
+
+#[test]
+fn rule_3_1_untrusted_signer_without_require_signature_is_a_warning() {
+    let mut c = Case::new();
+    c.signature = SignatureStatus::Signed {
+        key: SignerKey([7; 32]),
+    };
+    let v = c.decide();
+    assert!(v.allowed());
+    assert_eq!(
+        v.warnings,
+        [Warning::UntrustedSigner {
+            key: SignerKey([7; 32])
+        }]
+    );
+}
+
+#[test]
+fn another_architecture_is_an_operational_refusal() {
+    let mut c = Case::new();
+    c.host.arch = "aarch64".into();
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::ArchMismatch { .. })));
+    assert_eq!(v.exit_code(), 1);
+}
+
+// ------------------------------------------------------------ 3.2 - 3.4 LSM
+
+#[test]
+fn rule_3_2_without_keep_lsm_no_label_is_restored() {
+    let mut c = Case::new();
+    c.host = profile(&[("capability", "cap"), ("apparmor", "aa")]);
+    let v = c.decide();
+    assert!(v.allowed());
+    assert!(v.plan.as_ref().unwrap().tasks.iter().all(|t| t.labels.is_empty()));
+    assert!(v.warnings.iter().any(|w| matches!(w, Warning::StackDiffers { .. })));
+}
+
+#[test]
+fn rule_3_3_keep_lsm_message_names_both_stacks_and_the_way_out() {
+    let mut c = Case::new();
+    c.image = profile(&[("selinux", "s"), ("capability", "cap")]);
+    c.host = profile(&[("apparmor", "a"), ("capability", "cap")]);
+    c.flags.keep_lsm = true;
+    let v = c.decide();
+    assert_eq!(
+        v.refusals[0].to_string(),
+        "refused: --keep-lsm needs the same LSM stack; image has selinux,capability, host has apparmor,capability; restore without --keep-lsm to run with your own labels"
+    );
+}
+
+#[test]
+fn rule_3_3_keep_lsm_refuses_the_same_lsms_in_another_order() {
+    let mut c = Case::new();
+    c.host = profile(&[("selinux", "pol-1"), ("capability", "cap"), ("bpf", "none")]);
+    c.flags.keep_lsm = true;
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::StackMismatch {
+            required_by: StackRequirement::KeepLsm,
+            ..
+        }
+    )));
+    // Without --keep-lsm the same difference is only reported.
+    c.flags.keep_lsm = false;
+    assert!(c.decide().allowed());
+}
+
+#[test]
+fn rule_3_3_keep_lsm_plans_resolved_labels_for_the_task_to_write() {
+    let mut c = Case::new();
+    c.flags.keep_lsm = true;
+    c.tasks[0].labels.extend([
+        TaskLabel {
+            lsm: "".into(),
+            attr: "prev".into(),
+            value: b"system_u:system_r:init_t:s0\0".to_vec(),
+        },
+        TaskLabel {
+            lsm: "".into(),
+            attr: "exec".into(),
+            value: b"\0".to_vec(),
+        },
+        TaskLabel {
+            lsm: "selinux".into(),
+            attr: "fscreate".into(),
+            value: b"system_u:object_r:tmp_t:s0".to_vec(),
+        },
+    ]);
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let labels = &v.plan.as_ref().unwrap().tasks[0].labels;
+    assert_eq!(
+        labels,
+        &[
+            TaskLabel {
+                lsm: "selinux".into(),
+                attr: "fscreate".into(),
+                value: b"system_u:object_r:tmp_t:s0".to_vec()
+            },
+            TaskLabel {
+                lsm: "selinux".into(),
+                attr: "current".into(),
+                value: b"unconfined_u:unconfined_r:unconfined_t:s0".to_vec()
+            },
+        ],
+        "prev is read-only, empty exec is nothing to set, legacy resolves to selinux"
+    );
+    assert!(v.notices.contains(&Notice::LabelsKept { count: 2 }));
+}
+
+#[test]
+fn rule_3_3_legacy_label_defers_to_the_lsms_own_attribute() {
+    let mut c = Case::new();
+    c.flags.keep_lsm = true;
+    c.tasks[0].labels.push(TaskLabel {
+        lsm: "selinux".into(),
+        attr: "current".into(),
+        value: b"bad_own_attr".to_vec(),
+    });
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::LabelInvalid { label, .. } if label == "bad_own_attr")));
+    assert_eq!(v.refusals.len(), 1);
+}
+
+#[test]
+fn rule_3_3_uncheckable_label_fails_closed() {
+    let mut c = Case::new();
+    c.flags.keep_lsm = true;
+    c.tasks[0].labels[0].value = b"unknowable_t".to_vec();
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::LabelUncheckable { why, .. } if why.contains("selinuxfs"))));
+}
+
+#[test]
+fn rule_3_4_policy_refusal_names_the_changed_components() {
+    let mut c = Case::new();
+    c.host.lsms[1].fingerprint = fp("pol-2");
+    c.flags.require_same_policy = true;
+    let v = c.decide();
+    let msg = v.refusals[0].to_string();
+    assert!(msg.contains("selinux policy differs"), "{msg}");
+    assert!(msg.contains("added: pol-2/policy"), "{msg}");
+    assert!(msg.contains("removed: pol-1/policy"), "{msg}");
+    assert!(msg.contains("restore without --require-same-policy"), "{msg}");
+}
+
+#[test]
+fn rule_3_4_unknown_on_both_sides_still_differs() {
+    let mut c = Case::new();
+    let unknown = PolicyFingerprint {
+        note: Some("not readable".into()),
+        ..Default::default()
+    };
+    c.image.lsms[2].fingerprint = unknown.clone();
+    c.host.lsms[2].fingerprint = unknown;
+    c.flags.require_same_policy = true;
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::PolicyUnknown { lsm, .. } if lsm == "bpf")));
+}
+
+// ------------------------------------------------------------ 3.5 creds
+
+#[test]
+fn rule_3_5_root_caller_restores_the_images_creds() {
+    let mut c = Case::new();
+    c.tasks[0].creds = TaskCreds {
+        uids: [1000, 1000, 0, 1000],
+        gids: [50, 50, 50, 50],
+        groups: vec![4, 24, 27],
+        caps: CapSets {
+            inheritable: 1 << 10,
+            permitted: 1 << 10 | 1 << 12,
+            effective: 1 << 10,
+            bounding: cap::FULL_SET & !(1 << cap::SYS_ADMIN),
+            ambient: 1 << 10,
+        },
+        securebits: securebits::KEEP_CAPS,
+    };
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let t = &v.plan.as_ref().unwrap().tasks[0];
+    assert!(t.creds_from_image);
+    assert_eq!(t.creds, c.tasks[0].creds);
+}
+
+#[test]
+fn rule_3_5_unprivileged_caller_gets_its_own_ids_with_a_notice() {
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.tasks[0].creds = user_creds(1001);
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let t = &v.plan.as_ref().unwrap().tasks[0];
+    assert!(!t.creds_from_image);
+    assert_eq!(t.creds.uids, [1000; 4]);
+    assert_eq!(t.creds.gids, [1000; 4]);
+    let rederived: Vec<_> = v
+        .notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::CredsRederived { change, .. } => Some(change.component),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rederived,
+        [CredsComponent::Uids, CredsComponent::Gids, CredsComponent::Groups]
+    );
+    let msg = v.notices.iter().find(|n| matches!(n, Notice::CredsRederived { .. })).unwrap().to_string();
+    assert!(msg.contains("uids 1000/1000/1000/1000 instead of the image's 1001/1001/1001/1001"), "{msg}");
+}
+
+#[test]
+fn rule_3_5_result_is_never_more_privileged_than_caller_or_image() {
+    let mut c = Case::new();
+    let mut caller = user_caller(1000);
+    caller.creds.caps.permitted |= 1 << 10; // cap_net_bind_service
+    c.caller = caller;
+    let mut t = root_creds();
+    t.uids = [1000; 4];
+    t.gids = [1000; 4];
+    t.groups = vec![1000];
+    t.caps.permitted = 1 << 12 | 1 << 10; // net_admin + net_bind_service
+    t.caps.effective = 1 << 12 | 1 << 10;
+    c.tasks[0].creds = t;
+    let v = c.decide();
+    let creds = &v.plan.as_ref().unwrap().tasks[0].creds;
+    assert_eq!(creds.caps.permitted, 1 << 10);
+    assert_eq!(creds.caps.effective, 1 << 10);
+    c.flags.strict_creds = true;
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::CredsNotRestorable { change, .. } if change.component == CredsComponent::PermittedCaps
+    )));
+    assert!(v.refusals[0].to_string().contains("cap_net_admin"), "{}", v.refusals[0]);
+}
+
+// ------------------------------------------------------------ 3.6 confinement
+
+#[test]
+fn rule_3_6_plan_always_carries_nnp_seccomp_and_bounding_set() {
+    for keep_lsm in [false, true] {
+        let mut c = Case::new();
+        c.flags.keep_lsm = keep_lsm;
+        let t = &mut c.tasks[0];
+        t.no_new_privs = true;
+        t.seccomp = SeccompMode::Filter;
+        t.seccomp_filters = vec![vec![1; 8], vec![2; 24]];
+        t.creds.caps.bounding = 1 << 10;
+        let v = c.decide();
+        let p = &v.plan.as_ref().unwrap().tasks[0];
+        assert!(p.no_new_privs);
+        assert_eq!(p.seccomp, SeccompMode::Filter);
+        assert_eq!(p.seccomp_filters, c.tasks[0].seccomp_filters);
+        assert_eq!(p.creds.caps.bounding, 1 << 10);
+    }
+}
+
+#[test]
+fn rule_3_6_strict_mode_is_restored() {
+    let mut c = Case::new();
+    c.tasks[0].seccomp = SeccompMode::Strict;
+    let v = c.decide();
+    assert_eq!(v.plan.unwrap().tasks[0].seccomp, SeccompMode::Strict);
+}
+
+#[test]
+fn rule_3_6_seccomp_without_nnp_is_fine_for_a_caller_with_cap_sys_admin() {
+    let mut c = Case::new();
+    c.tasks[0].seccomp = SeccompMode::Filter;
+    c.tasks[0].seccomp_filters = vec![vec![0; 8]];
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert!(!v.plan.unwrap().tasks[0].no_new_privs, "nnp is not invented");
+}
+
+#[test]
+fn rule_3_6_seccomp_state_that_cannot_be_restored_is_refused() {
+    let mut c = Case::new();
+    c.tasks[0].seccomp = SeccompMode::Filter;
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::SeccompNotCaptured { .. })));
+    c.tasks[0].seccomp = SeccompMode::Disabled;
+    c.tasks[0].seccomp_filters = vec![vec![0; 8]];
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::SeccompNotCaptured { .. })));
+}
+
+#[test]
+fn rule_3_6_callers_nnp_is_kept_with_a_warning() {
+    let mut c = Case::new();
+    c.caller.no_new_privs = true;
+    let v = c.decide();
+    assert!(v.plan.as_ref().unwrap().tasks[0].no_new_privs);
+    assert_eq!(v.warnings, [Warning::NoNewPrivsInherited { tids: vec![4242] }]);
+}
+
+#[test]
+fn rule_3_6_bounding_set_the_caller_cannot_drop_is_refused_even_without_strict() {
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.tasks[0].creds.caps.bounding = cap::FULL_SET & !(1 << cap::SYS_ADMIN);
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::BoundingSetNotRestorable { not_dropped, .. } if *not_dropped == 1 << cap::SYS_ADMIN
+    )));
+    assert!(v.refusals[0].to_string().contains("cap_sys_admin"));
+}
+
+#[test]
+fn rule_3_6_bounding_set_wider_than_the_callers_is_narrowed() {
+    let mut c = Case::new();
+    c.caller.creds.caps.bounding = cap::FULL_SET & !(1 << CAP_SYS_MODULE);
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(
+        v.plan.unwrap().tasks[0].creds.caps.bounding,
+        cap::FULL_SET & !(1 << CAP_SYS_MODULE)
+    );
+    c.flags.strict_creds = true;
+    assert!(refused_with(&c.decide(), |r| matches!(
+        r,
+        Refusal::CredsNotRestorable { change, .. } if change.component == CredsComponent::BoundingSet
+    )));
+}
+
+#[test]
+fn rule_3_6_restricting_securebits_the_caller_cannot_set_are_refused() {
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.tasks[0].creds.securebits = securebits::NOROOT | securebits::NOROOT_LOCKED;
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::SecurebitsNotRestorable { lost: 3, .. })));
+}
+
+#[test]
+fn pid_ns_for_an_unprivileged_caller_uses_a_new_user_namespace() {
+    let mut c = Case::new();
+    let mut caller = user_caller(1000);
+    caller.creds.caps = CapSets {
+        bounding: cap::FULL_SET,
+        ..Default::default()
+    };
+    c.caller = caller;
+    // Without --pid-ns: the PIDs cannot be claimed.
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(r, Refusal::PidsNeedCheckpointRestore { tids } if tids == &[4242])));
+    assert!(v.refusals[0].to_string().contains("--pid-ns"));
+    // With it: allowed, and confinement that needs privileges can be set
+    // inside the new namespace.
+    c.flags.pid_ns = true;
+    let t = &mut c.tasks[0];
+    t.seccomp = SeccompMode::Filter;
+    t.seccomp_filters = vec![vec![0; 8]];
+    t.creds.caps.bounding = 1 << 10;
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let plan = v.plan.as_ref().unwrap();
+    assert!(plan.new_pid_namespace && plan.new_user_namespace);
+    assert_eq!(plan.tasks[0].creds.caps.bounding, 1 << 10);
+    assert!(v.notices.contains(&Notice::NewUserNamespace { uid: 1000, gid: 1000 }));
+    // Another user's ids are not mapped there: re-derived.
+    c.tasks[0].creds.uids = [0; 4];
+    let v = c.decide();
+    assert_eq!(v.plan.unwrap().tasks[0].creds.uids, [1000; 4]);
+}
+
+#[test]
+fn files_as_caller_is_planned_and_noticed() {
+    let mut c = Case::new();
+    assert_eq!(
+        c.decide().plan.unwrap().files_opened_by,
+        FileAuthority::RestoredTask
+    );
+    c.flags.files_as_caller = true;
+    let v = c.decide();
+    assert_eq!(v.plan.as_ref().unwrap().files_opened_by, FileAuthority::Caller);
+    assert!(v.notices.contains(&Notice::FilesAsCaller));
+}
+
+#[test]
+fn json_carries_outcome_exit_code_and_messages() {
+    let mut c = Case::new();
+    c.host = profile(&[("apparmor", "a")]);
+    c.flags.keep_lsm = true;
+    let j = c.decide().to_json();
+    assert_eq!(j["outcome"], "refused");
+    assert_eq!(j["exit_code"], 3);
+    assert_eq!(j["refusals"][0]["refusal"], "stack_mismatch");
+    assert_eq!(j["refusals"][0]["required_by"], "keep_lsm");
+    assert!(j["messages"]["refusals"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("refused: --keep-lsm"));
+    assert_eq!(j["diff"]["stack_equal"], false);
+    assert!(j["plan"].is_null());
+}
