@@ -88,7 +88,11 @@ pub enum FormatError {
     BadFooterMagic { found: [u8; 8] },
     /// The footer places the trailer somewhere impossible.
     #[error("the footer places the trailer at offset {offset} with length {len}, which does not end at the footer of this {file_len}-byte image: the image is truncated or damaged")]
-    TrailerOutOfBounds { offset: u64, len: u64, file_len: u64 },
+    TrailerOutOfBounds {
+        offset: u64,
+        len: u64,
+        file_len: u64,
+    },
     /// The trailer is larger than any valid trailer.
     #[error("the image trailer is {len} bytes, over the limit of {max}: the footer is damaged")]
     TrailerTooLarge { len: u64, max: u64 },
@@ -96,7 +100,9 @@ pub enum FormatError {
     #[error("the image trailer magic is {found:02x?} instead of \"CKPTTRL\\0\": the footer or trailer is damaged")]
     BadTrailerMagic { found: [u8; 8] },
     /// The section table lists more sections than allowed.
-    #[error("the section table lists {count} sections, over the limit of {max}: the trailer is damaged")]
+    #[error(
+        "the section table lists {count} sections, over the limit of {max}: the trailer is damaged"
+    )]
     TooManySections { count: u64, max: u64 },
     /// The trailer length does not match its contents.
     #[error("the image trailer is {found} bytes but its section table and signature block need {expected}: the trailer is damaged")]
@@ -165,7 +171,9 @@ pub enum FormatError {
     #[error("the trailer starts at offset {trailer_offset}, but the last section ends at offset {expected}: the image is damaged")]
     TrailerOffsetMismatch { trailer_offset: u64, expected: u64 },
     /// A padding byte before a page section is not zero.
-    #[error("padding byte at offset {offset} before section {index} is not zero: the image is damaged")]
+    #[error(
+        "padding byte at offset {offset} before section {index} is not zero: the image is damaged"
+    )]
     NonZeroPadding { index: usize, offset: u64 },
     /// A section's SHA-256 does not match the section table.
     #[error("section {index} ({kind}) at offset {offset} with length {len} does not match its SHA-256 digest: the image is damaged or was modified; do not restore it")]
@@ -176,7 +184,9 @@ pub enum FormatError {
         len: u64,
     },
     /// A record section is larger than any record may be.
-    #[error("record section {kind} at offset {offset} is {len} bytes, over the record limit of {max}")]
+    #[error(
+        "record section {kind} at offset {offset} is {len} bytes, over the record limit of {max}"
+    )]
     RecordTooLarge {
         kind: SectionKind,
         offset: u64,
@@ -207,7 +217,11 @@ pub enum FormatError {
     // ---- writer limits ---------------------------------------------------
     /// The writer was asked to write a record over the size limit.
     #[error("cannot write record section {kind}: the encoded record is {len} bytes, over the limit of {max}; split it into several sections")]
-    RecordTooLargeToWrite { kind: SectionKind, len: u64, max: u64 },
+    RecordTooLargeToWrite {
+        kind: SectionKind,
+        len: u64,
+        max: u64,
+    },
     /// The writer was asked to write more sections than allowed.
     #[error("cannot write section {kind}: the image already has the maximum of {max} sections; put more data in each section")]
     TooManySectionsToWrite { kind: SectionKind, max: u64 },

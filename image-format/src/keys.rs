@@ -130,14 +130,21 @@ pub fn parse_public_key(text: &str, path: &Path) -> Result<VerifyingKey, KeyErro
     let key_hex = line
         .strip_prefix(PUBLIC_KEY_HEADER)
         .and_then(|rest| rest.strip_prefix(' '))
-        .ok_or_else(|| err(&format!("the line does not start with `{PUBLIC_KEY_HEADER} `")))?;
+        .ok_or_else(|| {
+            err(&format!(
+                "the line does not start with `{PUBLIC_KEY_HEADER} `"
+            ))
+        })?;
     let bytes = decode_hex32(key_hex).map_err(|r| err(&format!("the key {r}")))?;
     VerifyingKey::from_bytes(&bytes).map_err(|_| err("the key is not a valid Ed25519 point"))
 }
 
 fn decode_hex32(s: &str) -> Result<[u8; 32], String> {
     if s.len() != 64 {
-        return Err(format!("has {} characters instead of 64 hex digits", s.len()));
+        return Err(format!(
+            "has {} characters instead of 64 hex digits",
+            s.len()
+        ));
     }
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out).map_err(|e| format!("is not hex: {e}"))?;
@@ -280,14 +287,20 @@ mod tests {
         assert!(public.starts_with("ckpt-ed25519-public-key v1 "));
         assert_eq!(public.len(), "ckpt-ed25519-public-key v1 ".len() + 64 + 1);
         let p = Path::new("k");
-        assert_eq!(parse_secret_key(&secret, p).unwrap().to_bytes(), key.to_bytes());
         assert_eq!(
-            parse_public_key(&public, p).unwrap(),
-            key.verifying_key()
+            parse_secret_key(&secret, p).unwrap().to_bytes(),
+            key.to_bytes()
         );
+        assert_eq!(parse_public_key(&public, p).unwrap(), key.verifying_key());
         // No final newline and uppercase hex are accepted.
         assert!(parse_public_key(public.trim_end(), p).is_ok());
-        assert!(parse_secret_key(&secret.to_uppercase().replace("CKPT-ED25519-SECRET-KEY V1", SECRET_KEY_HEADER), p).is_ok());
+        assert!(parse_secret_key(
+            &secret
+                .to_uppercase()
+                .replace("CKPT-ED25519-SECRET-KEY V1", SECRET_KEY_HEADER),
+            p
+        )
+        .is_ok());
     }
 
     #[test]
@@ -312,8 +325,13 @@ mod tests {
             assert!(msg.contains("/keys/mykey"), "{msg}");
             assert!(msg.contains(needle), "{text:?}: {msg}");
         }
-        let msg = parse_public_key("ssh-ed25519 AAAA", p).unwrap_err().to_string();
-        assert!(msg.contains("/keys/mykey") && msg.contains("does not start with"), "{msg}");
+        let msg = parse_public_key("ssh-ed25519 AAAA", p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("/keys/mykey") && msg.contains("does not start with"),
+            "{msg}"
+        );
         let msg = parse_public_key(&format!("{PUBLIC_KEY_HEADER} {}", "00".repeat(31)), p)
             .unwrap_err()
             .to_string();
@@ -351,7 +369,10 @@ mod tests {
         write_secret_key(&path, &fixed_key()).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
         let err = read_secret_key(&path).unwrap_err();
-        assert!(matches!(err, KeyError::InsecurePermissions { mode: 0o640, .. }), "{err}");
+        assert!(
+            matches!(err, KeyError::InsecurePermissions { mode: 0o640, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("chmod 600"));
     }
 

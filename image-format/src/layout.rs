@@ -40,6 +40,9 @@ pub const ED25519_BLOCK_LEN: u64 = 32 + 64;
 /// an Ed25519 signature block.
 pub const MAX_TRAILER_LEN: u64 =
     TRAILER_PREFIX_LEN + SECTION_ENTRY_LEN * MAX_SECTIONS + 32 + 4 + ED25519_BLOCK_LEN;
+// The whole trailer stays under 4 MiB.
+const _: () = assert!(MAX_TRAILER_LEN < 4 << 20);
+
 /// Smallest possible image: fixed header, empty security header, empty-ish
 /// trailer (no sections is itself invalid, but the bound is what matters),
 /// footer.
@@ -167,7 +170,13 @@ impl SectionEntry {
         }
     }
 
-    pub(crate) fn new(kind: SectionKind, flags: u32, offset: u64, len: u64, digest: [u8; 32]) -> Self {
+    pub(crate) fn new(
+        kind: SectionKind,
+        flags: u32,
+        offset: u64,
+        len: u64,
+        digest: [u8; 32],
+    ) -> Self {
         SectionEntry {
             kind,
             flags,
@@ -319,19 +328,11 @@ mod tests {
 
     #[test]
     fn section_kind_display_names_known_and_unknown_kinds() {
-        assert_eq!(
-            SectionKind::PAGES.to_string(),
-            "pages section (kind 3)"
-        );
+        assert_eq!(SectionKind::PAGES.to_string(), "pages section (kind 3)");
         assert_eq!(
             SectionKind(0x8000_0001).to_string(),
             "unknown section (kind 0x80000001)"
         );
         assert_eq!(FORMAT_VERSION.to_string(), "1.0");
-    }
-
-    #[test]
-    fn max_trailer_len_is_a_few_mib() {
-        assert!(MAX_TRAILER_LEN < 4 << 20);
     }
 }

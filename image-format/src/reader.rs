@@ -15,12 +15,12 @@ use sha2::{Digest, Sha256};
 use crate::error::FormatError;
 use crate::keys;
 use crate::layout::{
-    align_up, array32, array8, decode_fixed_header, decode_footer, le_u32,
-    signed_message, table_digest, FormatVersion, SectionEntry, SectionKind, ED25519_BLOCK_LEN,
-    FIXED_HEADER_LEN, FOOTER_LEN, FOOTER_MAGIC, FORMAT_VERSION, HEADER_REQUIRED_FLAGS_MASK,
-    KNOWN_REQUIRED_FLAGS, MAGIC, MAX_HEADER_LEN, MAX_RECORD_LEN, MAX_SECTIONS, MAX_TRAILER_LEN,
-    MIN_IMAGE_LEN, PAGE_ALIGN, SECTION_ENTRY_LEN, SIGNATURE_SCHEME_ED25519,
-    SIGNATURE_SCHEME_NONE, TRAILER_MAGIC, TRAILER_PREFIX_LEN,
+    align_up, array32, array8, decode_fixed_header, decode_footer, le_u32, signed_message,
+    table_digest, FormatVersion, SectionEntry, SectionKind, ED25519_BLOCK_LEN, FIXED_HEADER_LEN,
+    FOOTER_LEN, FOOTER_MAGIC, FORMAT_VERSION, HEADER_REQUIRED_FLAGS_MASK, KNOWN_REQUIRED_FLAGS,
+    MAGIC, MAX_HEADER_LEN, MAX_RECORD_LEN, MAX_SECTIONS, MAX_TRAILER_LEN, MIN_IMAGE_LEN,
+    PAGE_ALIGN, SECTION_ENTRY_LEN, SIGNATURE_SCHEME_ED25519, SIGNATURE_SCHEME_NONE, TRAILER_MAGIC,
+    TRAILER_PREFIX_LEN,
 };
 use crate::records::SecurityHeaderRecord;
 
@@ -156,14 +156,14 @@ impl VerifiedImage {
 
     /// Reads, re-verifies and decodes one record section.
     pub fn read_record<M: Message + Default>(&self, s: &SectionEntry) -> Result<M, FormatError> {
-        let index = self
-            .sections
-            .iter()
-            .position(|e| e == s)
-            .ok_or(FormatError::ForeignSection {
-                kind: s.kind,
-                offset: s.offset,
-            })?;
+        let index =
+            self.sections
+                .iter()
+                .position(|e| e == s)
+                .ok_or(FormatError::ForeignSection {
+                    kind: s.kind,
+                    offset: s.offset,
+                })?;
         let source = FileSource {
             file: &self.file,
             len: self.file_len,
@@ -491,8 +491,7 @@ fn check_layout(
     }
     let mut previous_end = header_len;
     for (index, s) in sections.iter().enumerate() {
-        let end = s.offset.checked_add(s.len);
-        if s.offset > trailer_offset || end.is_none_or_gt(trailer_offset) {
+        if s.offset > trailer_offset || ends_after(s.offset, s.len, trailer_offset) {
             return Err(FormatError::SectionOutOfBounds {
                 index,
                 kind: s.kind,
@@ -555,17 +554,11 @@ fn check_layout(
     Ok(())
 }
 
-/// `Option<u64>::is_none_or(> limit)` without needing Rust 1.82.
-trait NoneOrGreater {
-    fn is_none_or_gt(self, limit: u64) -> bool;
-}
-
-impl NoneOrGreater for Option<u64> {
-    fn is_none_or_gt(self, limit: u64) -> bool {
-        match self {
-            None => true,
-            Some(v) => v > limit,
-        }
+/// True when `offset + len` overflows or exceeds `limit`.
+fn ends_after(offset: u64, len: u64, limit: u64) -> bool {
+    match offset.checked_add(len) {
+        Some(end) => end > limit,
+        None => true,
     }
 }
 
@@ -578,7 +571,9 @@ fn verify_section_data(
     header_len: u64,
     trailer_offset: u64,
 ) -> Result<(), FormatError> {
-    let buf_len = VERIFY_CHUNK_LEN.min(trailer_offset - header_len).max(PAGE_ALIGN);
+    let buf_len = VERIFY_CHUNK_LEN
+        .min(trailer_offset - header_len)
+        .max(PAGE_ALIGN);
     let mut buf = vec![0u8; buf_len as usize];
     let mut previous_end = header_len;
     for (index, s) in sections.iter().enumerate() {
@@ -633,7 +628,7 @@ fn read_record_from<M: Message + Default>(
             max: MAX_RECORD_LEN,
         });
     }
-    if s.offset.checked_add(s.len).is_none_or_gt(sections_end) {
+    if ends_after(s.offset, s.len, sections_end) {
         return Err(FormatError::SectionOutOfBounds {
             index,
             kind: s.kind,

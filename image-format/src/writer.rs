@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use crate::error::FormatError;
 use crate::layout::{
     align_up, encode_fixed_header, encode_footer, signed_message, table_digest, SectionEntry,
-    SectionKind, FIXED_HEADER_LEN, MAX_RECORD_LEN, MAX_SECTIONS, PAGE_ALIGN,
-    SECTION_ENTRY_LEN, SECTION_FLAG_PAGE_ALIGNED, SIGNATURE_SCHEME_ED25519,
-    SIGNATURE_SCHEME_NONE, TRAILER_MAGIC, TRAILER_PREFIX_LEN,
+    SectionKind, FIXED_HEADER_LEN, MAX_RECORD_LEN, MAX_SECTIONS, PAGE_ALIGN, SECTION_ENTRY_LEN,
+    SECTION_FLAG_PAGE_ALIGNED, SIGNATURE_SCHEME_ED25519, SIGNATURE_SCHEME_NONE, TRAILER_MAGIC,
+    TRAILER_PREFIX_LEN,
 };
 use crate::records::SecurityHeaderRecord;
 
@@ -208,10 +208,12 @@ impl<W: Write> ImageWriter<W> {
     }
 
     fn write_raw(&mut self, bytes: &[u8]) -> Result<(), FormatError> {
-        self.out.write_all(bytes).map_err(|source| FormatError::Write {
-            offset: self.position,
-            source,
-        })?;
+        self.out
+            .write_all(bytes)
+            .map_err(|source| FormatError::Write {
+                offset: self.position,
+                source,
+            })?;
         self.position += bytes.len() as u64;
         Ok(())
     }

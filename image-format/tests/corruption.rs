@@ -57,7 +57,10 @@ fn older_major_version_is_refused_naming_both_versions() {
     let mut img = build_golden(true);
     img[8..10].copy_from_slice(&0u16.to_le_bytes());
     let err = expect_err(&img);
-    assert!(matches!(err, FormatError::UnsupportedVersion { .. }), "{err}");
+    assert!(
+        matches!(err, FormatError::UnsupportedVersion { .. }),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("0.0") && msg.contains("1.0"), "{msg}");
 }
@@ -80,7 +83,10 @@ fn header_length_out_of_range_is_refused() {
         let mut img = build_golden(false);
         img[16..20].copy_from_slice(&len.to_le_bytes());
         let err = expect_err(&img);
-        assert!(matches!(err, FormatError::BadHeaderLength { .. }), "{len}: {err}");
+        assert!(
+            matches!(err, FormatError::BadHeaderLength { .. }),
+            "{len}: {err}"
+        );
     }
 }
 
@@ -99,7 +105,10 @@ fn truncation_at_every_byte_offset_is_refused_without_panic() {
 fn truncation_at_each_boundary_gives_a_specific_error() {
     let img = build_golden(true);
     // Inside the fixed header.
-    assert!(matches!(expect_err(&img[..20]), FormatError::TooShort { .. }));
+    assert!(matches!(
+        expect_err(&img[..20]),
+        FormatError::TooShort { .. }
+    ));
     // Everything after the page section is missing: no footer.
     assert!(matches!(
         expect_err(&img[..8192]),
@@ -256,7 +265,10 @@ fn invalid_signer_key_is_refused() {
     bad[key_at..key_at + 32].copy_from_slice(&y);
     let err = expect_err(&bad);
     assert!(
-        matches!(err, FormatError::BadSignerKey | FormatError::BadSignature { .. }),
+        matches!(
+            err,
+            FormatError::BadSignerKey | FormatError::BadSignature { .. }
+        ),
         "{err}"
     );
     assert_eq!(err.kind(), FormatErrorKind::Signature);
@@ -288,7 +300,10 @@ fn oversize_lengths_are_refused_before_allocation() {
     let mut bad = img.clone();
     bad[n - 24..n - 16].copy_from_slice(&u64::MAX.to_le_bytes());
     let err = expect_err(&bad);
-    assert!(matches!(err, FormatError::TrailerOutOfBounds { .. }), "{err}");
+    assert!(
+        matches!(err, FormatError::TrailerOutOfBounds { .. }),
+        "{err}"
+    );
     // Section count over the limit.
     let trailer_offset = le_u64(&img, n - 24) as usize;
     let mut bad = img.clone();
@@ -328,9 +343,10 @@ fn oversize_record_section_is_refused_by_read_record() {
     // A well-formed image whose only section after the security header is a
     // 64 MiB + 1 page-aligned section; reading it as a record is refused
     // before the 64 MiB buffer is allocated.
-    let mut w =
-        image_format::ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
-    let mut p = w.begin_pages(image_format::SectionKind(0x8000_0002)).unwrap();
+    let mut w = image_format::ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
+    let mut p = w
+        .begin_pages(image_format::SectionKind(0x8000_0002))
+        .unwrap();
     p.write_all(&vec![0u8; image_format::MAX_RECORD_LEN as usize + 1])
         .unwrap();
     p.finish().unwrap();
@@ -348,7 +364,8 @@ fn oversize_security_header_is_refused() {
     // Claim a 64 MiB + 1 security header (the layout check refuses it
     // before any record buffer is allocated).
     raw.entries[0].len = image_format::MAX_RECORD_LEN + 1;
-    raw.body.resize(image_format::MAX_RECORD_LEN as usize + 1, 0);
+    raw.body
+        .resize(image_format::MAX_RECORD_LEN as usize + 1, 0);
     raw.entries.truncate(1);
     raw.rehash();
     let err = expect_err(&raw.assemble(None));
@@ -408,7 +425,10 @@ fn gaps_between_sections_are_refused() {
     raw.entries[1].len -= 4;
     raw.rehash();
     let err = expect_err(&raw.assemble(None));
-    assert!(matches!(err, FormatError::SectionGap { index: 1, .. }), "{err}");
+    assert!(
+        matches!(err, FormatError::SectionGap { index: 1, .. }),
+        "{err}"
+    );
     // Unlisted bytes between the last section and the trailer.
     let mut raw = RawImage::parse(&build_golden(false));
     raw.entries[2].len -= 1;
@@ -452,7 +472,7 @@ fn security_header_that_does_not_decode_is_refused() {
     // Replace the security header with bytes that are not a protobuf
     // message (field 1, wire type 2, length 200 > remaining).
     let old_len = raw.entries[0].len as usize;
-    let new = vec![0x0a, 0xc8, 0x01, 0x00];
+    let new = [0x0a, 0xc8, 0x01, 0x00];
     raw.body.splice(0..old_len, new.iter().copied());
     let delta = old_len as u64 - new.len() as u64;
     raw.entries[0].len = new.len() as u64;
@@ -471,7 +491,10 @@ fn errors_classify_for_exit_codes() {
     };
     assert_eq!(io.kind(), FormatErrorKind::Io);
     assert!(!io.is_integrity());
-    assert_eq!(FormatError::TableDigestMismatch.kind(), FormatErrorKind::Corrupt);
+    assert_eq!(
+        FormatError::TableDigestMismatch.kind(),
+        FormatErrorKind::Corrupt
+    );
     assert!(FormatError::TableDigestMismatch.is_integrity());
     assert_eq!(FormatError::Unsigned.kind(), FormatErrorKind::Signature);
 }

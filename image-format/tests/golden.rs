@@ -140,7 +140,10 @@ fn golden_image_decodes_field_by_field() {
     assert_eq!(task.labels[0].value, b"unconfined\n");
     assert!(task.no_new_privs);
     assert_eq!(task.seccomp_mode, 2);
-    assert_eq!(task.seccomp_filters, [vec![0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]]);
+    assert_eq!(
+        task.seccomp_filters,
+        [vec![0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]]
+    );
     assert_eq!(task, golden_task());
 
     let mut page = vec![0u8; 4096];
@@ -149,6 +152,53 @@ fn golden_image_decodes_field_by_field() {
 
     let sig = img.signature().expect("golden image is signed");
     assert_eq!(sig.public_key, golden_key().verifying_key());
-    assert_eq!(sig.fingerprint, keys::fingerprint(&golden_key().verifying_key()));
+    assert_eq!(
+        sig.fingerprint,
+        keys::fingerprint(&golden_key().verifying_key())
+    );
     assert_eq!(sig.fingerprint.len(), 32);
+}
+
+/// Writes the fuzz seed corpus (the golden image and a few other valid
+/// images) into `$CKPT_WRITE_FUZZ_SEEDS` when that variable is set:
+/// `CKPT_WRITE_FUZZ_SEEDS=$PWD/fuzz/seeds/verify_image cargo test -p image-format --test golden`.
+#[test]
+fn write_fuzz_seeds_when_asked() {
+    let Some(dir) = std::env::var_os("CKPT_WRITE_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut multi = image_format::ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
+    multi
+        .write_record(SectionKind::PROCESS, &golden_task())
+        .unwrap();
+    for size in [0usize, 100, 4096] {
+        let mut p = multi.begin_pages(SectionKind::PAGES).unwrap();
+        p.write_all(&vec![0xa5; size]).unwrap();
+        p.finish().unwrap();
+    }
+    let seeds = [
+        ("golden-v1-signed.img", build_golden(true)),
+        ("golden-v1-unsigned.img", build_golden(false)),
+        ("records-only.img", build_small_records_only()),
+        (
+            "multi-pages-signed.img",
+            multi.finish(Some(&golden_key())).unwrap(),
+        ),
+        (
+            "empty-security-header.img",
+            image_format::ImageWriter::new(
+                Vec::new(),
+                &image_format::records::SecurityHeaderRecord::default(),
+            )
+            .unwrap()
+            .finish(None)
+            .unwrap(),
+        ),
+    ];
+    for (name, bytes) in seeds {
+        VerifiedImage::from_bytes(&bytes).unwrap();
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
 }

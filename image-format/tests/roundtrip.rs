@@ -46,7 +46,9 @@ fn unsigned_image_round_trips_records_and_pages() {
     // pread through file() at offset + offset_in_section gives the same bytes.
     use std::os::unix::fs::FileExt;
     let mut direct = vec![0u8; 100];
-    img.file().read_exact_at(&mut direct, pages.offset + 1000).unwrap();
+    img.file()
+        .read_exact_at(&mut direct, pages.offset + 1000)
+        .unwrap();
     assert_eq!(direct, buf);
 }
 
@@ -102,7 +104,11 @@ fn unfinished_page_section_is_closed_by_the_next_section() {
     let kinds: Vec<_> = img.sections().iter().map(|s| s.kind).collect();
     assert_eq!(
         kinds,
-        [SectionKind::SECURITY_HEADER, SectionKind::PAGES, GOLDEN_TASK_KIND]
+        [
+            SectionKind::SECURITY_HEADER,
+            SectionKind::PAGES,
+            GOLDEN_TASK_KIND
+        ]
     );
     assert_eq!(img.sections()[1].len, 10);
 }
@@ -186,7 +192,8 @@ fn unknown_section_kinds_and_unknown_protobuf_fields_are_skipped() {
         tid: i32,
     }
     let mut w = ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
-    w.write_record(SectionKind(0x8000_0077), &golden_task()).unwrap();
+    w.write_record(SectionKind(0x8000_0077), &golden_task())
+        .unwrap();
     w.write_record(
         SectionKind::PROCESS,
         &NewerTask {
@@ -252,12 +259,16 @@ fn signature_policy_follows_design_3_1() {
     unsigned.check_signature_policy(&[], false).unwrap();
     unsigned.check_signature_policy(&[other], false).unwrap();
     signed.check_signature_policy(&[], false).unwrap();
-    signed.check_signature_policy(&[other, golden], false).unwrap();
+    signed
+        .check_signature_policy(&[other, golden], false)
+        .unwrap();
     let err = signed.check_signature_policy(&[other], false).unwrap_err();
     assert!(matches!(err, FormatError::UntrustedSigner { .. }), "{err}");
 
     // With --require-signature: only a signature by a trusted key passes.
-    let err = unsigned.check_signature_policy(&[golden], true).unwrap_err();
+    let err = unsigned
+        .check_signature_policy(&[golden], true)
+        .unwrap_err();
     assert!(matches!(err, FormatError::Unsigned), "{err}");
     assert_eq!(err.kind(), FormatErrorKind::Signature);
     assert!(err.to_string().contains("--sign-key"), "{err}");
@@ -277,7 +288,10 @@ fn writer_refuses_misuse_of_reserved_kinds() {
     let err = w
         .write_record(SectionKind::SECURITY_HEADER, &golden_security_header())
         .unwrap_err();
-    assert!(matches!(err, FormatError::SectionKindMisuse { .. }), "{err}");
+    assert!(
+        matches!(err, FormatError::SectionKindMisuse { .. }),
+        "{err}"
+    );
     let err = w
         .write_record(SectionKind::PAGES, &golden_task())
         .unwrap_err();
@@ -365,7 +379,10 @@ fn read_record_refuses_entries_of_another_image() {
     let pages = a.sections()[2];
     let mut buf = [0u8; 16];
     let err = a.read_pages(&pages, 4090, &mut buf).unwrap_err();
-    assert!(matches!(err, FormatError::PageReadOutOfBounds { .. }), "{err}");
+    assert!(
+        matches!(err, FormatError::PageReadOutOfBounds { .. }),
+        "{err}"
+    );
     assert!(a.read_pages(&pages, u64::MAX, &mut buf).is_err());
 }
 

@@ -65,13 +65,29 @@ pub struct Guarded {
 }
 
 impl Guarded {
+    /// Spawns `cmd` with stdin on /dev/null and no fd above 2: a fixture
+    /// must not inherit the test runner's pipes, which ckpt would rightly
+    /// refuse to dump (a pipe to another process).
     pub fn spawn(cmd: &mut Command) -> Guarded {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls close_range(2), which is async-signal-safe and allocates nothing.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+                Ok(())
+            });
+        }
         let child = cmd
             .stdin(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let pid = child.id() as i32;
-        Guarded { child: Some(child), pid }
+        Guarded {
+            child: Some(child),
+            pid,
+        }
     }
     /// Waits for the child to exit (up to `timeout`), returning its status.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
@@ -103,7 +119,10 @@ pub struct KillOnDrop(pub i32);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if self.0 > 0 {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0), nix::sys::signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::SIGKILL,
+            );
         }
     }
 }
@@ -123,7 +142,12 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Whether a process with this PID exists (and is not a zombie).
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with(['Z', 'X']),
+        Ok(s) => !s
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .trim_start()
+            .starts_with(['Z', 'X']),
         Err(_) => false,
     }
 }
@@ -172,4 +196,63 @@ pub fn maps(pid: i32) -> Vec<String> {
             format!("{} {} {} {}", f[0], f[1], f[2], path)
         })
         .collect()
+}
+
+/// Builds an image through the image-format API (no process needed): a
+/// security header from `profile`, and one PROCESS record per task with
+/// only its PID and security state. Such images cannot be restored (they
+/// hold no memory), which is fine for the verdict and format tests, which
+/// must be refused or reported before anything is created.
+pub fn build_image(
+    profile: &lsm_labels::HostProfile,
+    tasks: &[lsm_labels::TaskSecurity],
+    signer: Option<&ed25519_dalek::SigningKey>,
+) -> Vec<u8> {
+    use image_format::records::ProcessRecord;
+    use image_format::{ImageWriter, SectionKind};
+    use lsm_labels::persist::{ImageSecurity, Persist};
+    let header = ImageSecurity {
+        profile: profile.clone(),
+        created_unix_secs: 1_795_000_000,
+        hostname: "test-host".into(),
+        writer_version: "test".into(),
+    }
+    .to_record();
+    let mut w = ImageWriter::new(Vec::new(), &header).expect("image writer");
+    for t in tasks {
+        let rec = ProcessRecord {
+            pid: t.tid,
+            comm: "fixture".into(),
+            security: Some(t.to_record()),
+            ..Default::default()
+        };
+        w.write_record(SectionKind::PROCESS, &rec).expect("record");
+    }
+    w.finish(signer).expect("finish")
+}
+
+/// This host's profile as `ckpt lsm --json` reports it.
+pub fn host_profile_json() -> lsm_labels::HostProfile {
+    let o = run_ckpt(&["lsm", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "ckpt lsm --json: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("ckpt lsm --json is a HostProfile")
+}
+
+/// The security state of an ordinary unprivileged task (uid/gid 65534, no
+/// capabilities) with the given tid.
+pub fn nobody_task(tid: i32) -> lsm_labels::TaskSecurity {
+    lsm_labels::TaskSecurity {
+        tid,
+        creds: lsm_labels::TaskCreds {
+            uids: [65534; 4],
+            gids: [65534; 4],
+            groups: vec![65534],
+            caps: lsm_labels::CapSets {
+                bounding: 0x1ff_ffff_ffff,
+                ..Default::default()
+            },
+            securebits: 0,
+        },
+        ..Default::default()
+    }
 }

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 /// The demo's counter: writes start+1, start+2, ... to `out`, one line
 /// every 200 ms, through one fd whose offset the restore must keep.
 pub fn counter(out: &Path, start: u64) -> Result<u8, Failure> {
-    let mut f = std::fs::File::create(out).or_fail(|| format!("cannot create {}", out.display()))?;
+    let mut f =
+        std::fs::File::create(out).or_fail(|| format!("cannot create {}", out.display()))?;
     let mut n = start;
     loop {
         n += 1;
@@ -81,7 +82,10 @@ fn run_in(dir: &Path) -> Result<u8, Failure> {
         .spawn()
         .or_fail(|| "cannot start the demo counter".into())?;
     let pid = child.id() as i32;
-    println!("1. started a counter, pid {pid}, writing one number every 200 ms to {}", out.display());
+    println!(
+        "1. started a counter, pid {pid}, writing one number every 200 ms to {}",
+        out.display()
+    );
     let before = match wait_for_lines(&out, 5) {
         Ok(v) => v,
         Err(e) => {
@@ -109,7 +113,10 @@ fn run_in(dir: &Path) -> Result<u8, Failure> {
     let _ = child.wait();
     let at_dump = numbers(&out);
     println!("2. {}", summary(&report, &img_path.display().to_string()));
-    println!("   last value before the checkpoint: {}", at_dump.last().copied().unwrap_or(start));
+    println!(
+        "   last value before the checkpoint: {}",
+        at_dump.last().copied().unwrap_or(start)
+    );
 
     let img = crate::image_io::open_verified(&img_path)?;
     let facts = image_facts(&img, &img_path)?;

@@ -66,7 +66,10 @@ pub fn run(a: &DumpArgs) -> Result<u8, Failure> {
     }
     .map_err(dump_failure)?;
     if !a.quiet {
-        eprintln!("{}", summary(&report, &crate::image_io::display_name(&a.output)));
+        eprintln!(
+            "{}",
+            summary(&report, &crate::image_io::display_name(&a.output))
+        );
     }
     Ok(0)
 }

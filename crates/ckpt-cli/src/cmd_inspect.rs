@@ -136,8 +136,16 @@ pub fn print_security_header(img: &VerifiedImage) {
     println!("security header:");
     println!(
         "  written by ckpt {} on {} ({} {}) at {}",
-        if h.writer_version.is_empty() { "?" } else { &h.writer_version },
-        if h.hostname.is_empty() { "?" } else { &h.hostname },
+        if h.writer_version.is_empty() {
+            "?"
+        } else {
+            &h.writer_version
+        },
+        if h.hostname.is_empty() {
+            "?"
+        } else {
+            &h.hostname
+        },
         h.kernel_release,
         h.arch,
         utc_time(h.created_unix_secs)
@@ -173,7 +181,10 @@ fn print_human(name: &str, img: &VerifiedImage, processes: &[ProcessRecord]) {
         &hex::encode(img.table_digest())[..16]
     );
     match img.signature() {
-        Some(s) => println!("signature: Ed25519, signer key fingerprint {}", s.fingerprint),
+        Some(s) => println!(
+            "signature: Ed25519, signer key fingerprint {}",
+            s.fingerprint
+        ),
         None => println!("signature: none (unsigned)"),
     }
     print_security_header(img);
@@ -197,7 +208,12 @@ fn print_human(name: &str, img: &VerifiedImage, processes: &[ProcessRecord]) {
                 }
             );
         }
-        println!("  umask {:04o}, sigmask {:#x}, {} signal handlers", p.umask, p.sigmask, p.sigactions.len());
+        println!(
+            "  umask {:04o}, sigmask {:#x}, {} signal handlers",
+            p.umask,
+            p.sigmask,
+            p.sigactions.len()
+        );
         let stored: u64 = p.page_runs.iter().map(|r| r.len).sum();
         println!(
             "  memory: {} bytes stored in {} runs",

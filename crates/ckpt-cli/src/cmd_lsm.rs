@@ -100,7 +100,10 @@ fn run_task(a: &LsmArgs, pid: i32) -> Result<u8, Failure> {
 fn print_thread(t: &TaskSecurity, filters: Option<u32>) {
     let c = &t.creds;
     println!("  thread {}:", t.tid);
-    println!("    uid {:?} gid {:?} groups {:?}", c.uids, c.gids, c.groups);
+    println!(
+        "    uid {:?} gid {:?} groups {:?}",
+        c.uids, c.gids, c.groups
+    );
     println!(
         "    CapInh {:016x} CapPrm {:016x} CapEff {:016x} CapBnd {:016x} CapAmb {:016x}",
         c.caps.inheritable, c.caps.permitted, c.caps.effective, c.caps.bounding, c.caps.ambient
@@ -109,7 +112,9 @@ fn print_thread(t: &TaskSecurity, filters: Option<u32>) {
         "    NoNewPrivs {} Seccomp {}{}",
         u8::from(t.no_new_privs),
         t.seccomp.as_status(),
-        filters.map(|n| format!(" ({n} filters)")).unwrap_or_default()
+        filters
+            .map(|n| format!(" ({n} filters)"))
+            .unwrap_or_default()
     );
     if t.labels.is_empty() {
         println!("    labels: none (no LSM on this host exposes task labels)");

@@ -114,7 +114,8 @@ fn status_text(s: &LsmStatus) -> String {
 }
 
 fn read_profile(p: &std::path::Path) -> Result<HostProfile, Failure> {
-    let meta = std::fs::metadata(p).or_fail(|| format!("cannot read host profile {}", p.display()))?;
+    let meta =
+        std::fs::metadata(p).or_fail(|| format!("cannot read host profile {}", p.display()))?;
     if meta.len() > 16 << 20 {
         return Err(Failure::operational(anyhow::anyhow!(
             "host profile {} is {} bytes; a profile from `ckpt lsm --json` is far smaller",
@@ -122,7 +123,8 @@ fn read_profile(p: &std::path::Path) -> Result<HostProfile, Failure> {
             meta.len()
         )));
     }
-    let text = std::fs::read_to_string(p).or_fail(|| format!("cannot read host profile {}", p.display()))?;
+    let text = std::fs::read_to_string(p)
+        .or_fail(|| format!("cannot read host profile {}", p.display()))?;
     serde_json::from_str(&text).or_fail(|| {
         format!(
             "host profile {} is not a `ckpt lsm --json` profile",

@@ -17,7 +17,7 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     print_verdict_messages(&verdict, a.quiet);
     if !verdict.allowed() {
         return Err(Failure::refused(anyhow::anyhow!(
-            "restore of {} refused: {}",
+            "cannot restore {}: {}",
             crate::image_io::display_name(&a.image),
             verdict.refusal_summary()
         )));
@@ -36,12 +36,15 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     let pid = restored.pid();
     if let Some(pf) = &a.pidfile {
         if let Err(e) = write_pidfile(pf, pid) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+            let _ =
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
             let _ = restored.wait();
-            return Err(Failure::operational(anyhow::Error::new(e).context(format!(
-                "cannot write pidfile {}; the restored process {pid} was killed",
-                pf.display()
-            ))));
+            return Err(Failure::operational(anyhow::Error::new(e).context(
+                format!(
+                    "cannot write pidfile {}; the restored process {pid} was killed",
+                    pf.display()
+                ),
+            )));
         }
     }
     if a.detach {
@@ -51,9 +54,11 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     if !a.quiet && show_progress(false) {
         eprintln!("restored pid {pid}; waiting for it to exit");
     }
-    let status = restored
-        .wait()
-        .map_err(|e| Failure::operational(anyhow::Error::new(e).context(format!("cannot wait for restored pid {pid}"))))?;
+    let status = restored.wait().map_err(|e| {
+        Failure::operational(
+            anyhow::Error::new(e).context(format!("cannot wait for restored pid {pid}")),
+        )
+    })?;
     Ok(u8::try_from(status.as_exit_code()).unwrap_or(255))
 }
 

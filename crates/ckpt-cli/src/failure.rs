@@ -18,13 +18,22 @@ pub struct Failure {
 
 impl Failure {
     pub fn operational(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: EXIT_OPERATIONAL, error: error.into() }
+        Failure {
+            code: EXIT_OPERATIONAL,
+            error: error.into(),
+        }
     }
     pub fn refused(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: EXIT_REFUSED, error: error.into() }
+        Failure {
+            code: EXIT_REFUSED,
+            error: error.into(),
+        }
     }
     pub fn usage(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: EXIT_USAGE, error: error.into() }
+        Failure {
+            code: EXIT_USAGE,
+            error: error.into(),
+        }
     }
     pub fn code(&self) -> u8 {
         self.code

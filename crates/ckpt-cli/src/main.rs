@@ -16,6 +16,7 @@ mod cmd_restore;
 mod failure;
 mod image_io;
 mod output;
+mod sys;
 mod verdict_input;
 
 use clap::{Parser, Subcommand};
@@ -157,6 +158,7 @@ pub struct KeygenArgs {
 }
 
 fn main() -> ExitCode {
+    sys::default_sigpipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dump(a) => cmd_dump::run(&a),

@@ -118,13 +118,15 @@ pub fn live_label_check(lsm: &str, _attr: &str, value: &[u8]) -> LabelCheck {
                 },
             }
         }
-        // Smack labels are valid when well formed (1..=255 bytes, no
-        // whitespace, slash, quote or leading '-').
+        // Smack labels are valid when well formed (smk_parse_smack: 1..=255
+        // printable bytes other than / " \ ', not starting with '-').
         "smack" => {
             let ok = !label.is_empty()
                 && label.len() <= 255
                 && !label.starts_with('-')
-                && !label.bytes().any(|b| b.is_ascii_whitespace() || b"/\"\\'".contains(&b) || b < 0x21 || b > 0x7e);
+                && !label
+                    .bytes()
+                    .any(|b| !(0x21..=0x7e).contains(&b) || b"/\"\\'".contains(&b));
             if ok {
                 LabelCheck::Valid
             } else {
@@ -145,7 +147,11 @@ pub fn read_trusted_keys(paths: &[PathBuf]) -> Result<Vec<SignerKey>, Failure> {
         .map(|p| {
             keys::read_public_key(p)
                 .map(|k| SignerKey(k.to_bytes()))
-                .map_err(|e| Failure::usage(anyhow::Error::new(e).context(format!("--trusted-key {}", p.display()))))
+                .map_err(|e| {
+                    Failure::usage(
+                        anyhow::Error::new(e).context(format!("--trusted-key {}", p.display())),
+                    )
+                })
         })
         .collect()
 }

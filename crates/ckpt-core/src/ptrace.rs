@@ -210,10 +210,15 @@ impl Tracer for Tracee {
                 Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => break,
                 Err(Errno::EINTR) => continue,
                 Ok(other) => {
+                    let at = self.regs().map(|r| (r.rip, r.rax)).unwrap_or((0, 0));
+                    let addr = crate::sys::siginfo_addr(self.pid.as_raw());
                     return Err(TraceError::UnexpectedStop {
                         op: "injected system call",
                         pid,
-                        status: format!("{other:?} (syscall {nr})"),
+                        status: format!(
+                            "{other:?} (syscall {nr} at {:#x}, now rip {:#x} rax {:#x}, fault address {addr:#x})",
+                            self.syscall_ip, at.0, at.1
+                        ),
                     })
                 }
                 Err(e) => return Err(perr("waitpid", pid, e)),

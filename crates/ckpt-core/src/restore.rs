@@ -353,6 +353,9 @@ impl Rebuilder<'_> {
                 libc::SYS_mremap,
                 &[m.start, len, len, (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64, at],
             )?;
+            if m.name == "[vdso]" {
+                self.t.set_syscall_ip(at + off);
+            }
             parked.push((m.name.clone(), at, len));
             at += len;
         }

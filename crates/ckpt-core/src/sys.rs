@@ -255,3 +255,13 @@ pub fn tee_nonblock(
     };
     check(ret as libc::c_long).map(|n| n as usize)
 }
+
+/// `si_addr` of the signal a stopped tracee is reporting (0 if unknown).
+pub fn siginfo_addr(pid: i32) -> u64 {
+    match nix::sys::ptrace::getsiginfo(nix::unistd::Pid::from_raw(pid)) {
+        // SAFETY: si_addr reads a union field that is valid for the fault
+        // signals we report it for; for others it is merely meaningless.
+        Ok(si) => unsafe { si.si_addr() as u64 },
+        Err(_) => 0,
+    }
+}

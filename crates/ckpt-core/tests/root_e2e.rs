@@ -105,14 +105,26 @@ fn maps_lines(pid: i32) -> Vec<String> {
         .collect()
 }
 
-fn start_counter(out: &Path) -> Child {
-    let c = Command::new(fixture("counter"))
-        .arg(out)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("counter output", Duration::from_secs(5), || lines(out).len() >= 3);
+/// A command run through the clean-exec fixture (no leaked fds).
+fn clean(prog: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut c = Command::new(fixture("clean-exec"));
+    c.arg(prog).stdin(Stdio::null());
     c
+}
+
+/// Kills a pid when dropped (a failing test leaves nothing running).
+struct KillOnDrop(i32);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        kill(self.0);
+    }
+}
+
+fn start_counter(out: &Path) -> (Child, KillOnDrop) {
+    let c = clean(fixture("counter")).arg(out).spawn().unwrap();
+    let k = KillOnDrop(c.id() as i32);
+    wait_for("counter output", Duration::from_secs(5), || lines(out).len() >= 3);
+    (c, k)
 }
 
 #[test]
@@ -123,7 +135,7 @@ fn root_counter_continues_with_same_pid_and_maps() {
     let d = tmpdir();
     let out = d.path().join("count.txt");
     let img = d.path().join("counter.img");
-    let child = start_counter(&out);
+    let (child, _k) = start_counter(&out);
     let pid = child.id() as i32;
     let maps_before = maps_lines(pid);
     let report = dump(pid, &img, false);

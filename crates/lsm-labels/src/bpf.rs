@@ -18,6 +18,8 @@ pub const BPF_LSM_MAC: u32 = 27;
 pub const BPF_LSM_CGROUP: u32 = 43;
 /// `BPF_CGROUP_INET_INGRESS`.
 pub const BPF_CGROUP_INET_INGRESS: u32 = 0;
+/// `BPF_CGROUP_INET_EGRESS`.
+pub const BPF_CGROUP_INET_EGRESS: u32 = 1;
 /// `BPF_LINK_TYPE_TRACING` (fentry/fexit/lsm links).
 pub const BPF_LINK_TYPE_TRACING: u32 = 2;
 /// `BPF_LINK_TYPE_CGROUP`.
@@ -161,9 +163,12 @@ pub enum BpfError {
 }
 
 /// Zeroes the parts of dumped instructions that change on every load of the
-/// same program: map ids in 64-bit immediate loads (`BPF_LD|BPF_IMM|BPF_DW`
-/// with src_reg 1..=6 carry a map id and offset) and the kernel's
-/// `prog->aux` pointer (dumped as 0 anyway without raw-dump rights).
+/// same program, or with the reader's privileges rather than the program:
+/// map ids in 64-bit immediate loads (`BPF_LD|BPF_IMM|BPF_DW` whose src_reg
+/// 1..=6 marks a map reference) and the immediate of helper calls
+/// (`BPF_JMP|BPF_CALL`, src_reg 0), which the kernel dumps as an address
+/// offset or as 0 depending on `kernel.kptr_restrict` and CAP_SYSLOG. Which
+/// helper is called stays covered by the program tag.
 pub fn normalise_xlated(insns: &[u8]) -> Vec<u8> {
     let mut out = insns.to_vec();
     let n = out.len() / 8;
@@ -178,6 +183,9 @@ pub fn normalise_xlated(insns: &[u8]) -> Vec<u8> {
             }
             i += 2;
         } else {
+            if code == 0x85 && src_reg == 0 {
+                out[i * 8 + 4..i * 8 + 8].fill(0);
+            }
             i += 1;
         }
     }
@@ -262,22 +270,21 @@ pub struct LiveBpf {
     pub unattached_lsm_progs: Vec<u32>,
 }
 
-fn read_prog(id: u32, with_insns: bool) -> Result<Option<ProgInfo>, BpfError> {
+/// Reads program `id` (`BPF_PROG_GET_FD_BY_ID` + `BPF_OBJ_GET_INFO_BY_FD`),
+/// with its translated instructions when `with_insns`. `None` when it went
+/// away meanwhile.
+///
+/// # Errors
+/// [`BpfError::ProgInfo`] with the kernel's error (EPERM without privilege).
+pub fn read_program(id: u32, with_insns: bool) -> Result<Option<ProgInfo>, BpfError> {
     let fd = match crate::sys::bpf_prog_get_fd_by_id(id) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
         Err(source) => return Err(BpfError::ProgInfo { id, source }),
     };
-    let (raw, _) =
-        crate::sys::bpf_prog_info(&fd, 0).map_err(|source| BpfError::ProgInfo { id, source })?;
-    let Some(p) = parse_prog_info(&raw, Vec::new()) else {
-        return Ok(None);
-    };
-    if !with_insns || p.prog_type != BPF_PROG_TYPE_LSM {
-        return Ok(Some(p));
-    }
-    let (raw, insns) = crate::sys::bpf_prog_info(&fd, MAX_XLATED_BYTES)
-        .map_err(|source| BpfError::ProgInfo { id, source })?;
+    let max = if with_insns { MAX_XLATED_BYTES } else { 0 };
+    let (raw, insns) =
+        crate::sys::bpf_prog_info(&fd, max).map_err(|source| BpfError::ProgInfo { id, source })?;
     Ok(parse_prog_info(&raw, insns))
 }
 
@@ -312,14 +319,23 @@ pub fn enumerate_live() -> Result<LiveBpf, BpfError> {
             return Err(BpfError::TooMany(MAX_BPF_OBJECTS));
         }
         let is_linked = linked.contains(&id);
-        if let Some(p) = read_prog(id, is_linked)? {
-            if is_linked || p.prog_type == BPF_PROG_TYPE_LSM {
-                if !is_linked {
-                    live.unattached_lsm_progs.push(id);
+        let Some(mut p) = read_program(id, false)? else {
+            continue;
+        };
+        if p.prog_type != BPF_PROG_TYPE_LSM && !is_linked {
+            continue;
+        }
+        if p.prog_type == BPF_PROG_TYPE_LSM {
+            if is_linked {
+                match read_program(id, true)? {
+                    Some(with_insns) => p = with_insns,
+                    None => continue,
                 }
-                live.progs.insert(id, p);
+            } else {
+                live.unattached_lsm_progs.push(id);
             }
         }
+        live.progs.insert(id, p);
     }
     Ok(live)
 }
@@ -623,6 +639,11 @@ mod tests {
         let mut d = c.clone();
         d[4] = 9;
         assert_ne!(normalise_xlated(&c), normalise_xlated(&d));
+        // Helper call immediates depend on the reader (kptr_restrict), a
+        // bpf-to-bpf call's (src_reg 1) is the program's own offset.
+        let call = |src: u8, imm: u8| vec![0x85, src << 4, 0, 0, imm, 0, 0, 0];
+        assert_eq!(normalise_xlated(&call(0, 5)), normalise_xlated(&call(0, 0)));
+        assert_ne!(normalise_xlated(&call(1, 5)), normalise_xlated(&call(1, 0)));
     }
 
     #[test]

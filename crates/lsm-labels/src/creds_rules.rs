@@ -39,7 +39,8 @@
 //! 7. LSM labels are written here (by the verdict's plan, not this module),
 //!    while `P'` still holds, so e.g. Smack's `CAP_MAC_ADMIN` is the
 //!    caller's to use and the LSM decides.
-//! 8. `PR_SET_SECUREBITS(T.securebits)` if different: needs `CAP_SETPCAP`;
+//! 8. `PR_SET_SECUREBITS(T.securebits)` if different: needs `CAP_SETPCAP`
+//!    (except, since Linux 6.14, for the exec bits and their locks);
 //!    a locked bit cannot change and a lock cannot be released.
 //! 9. `capset(T.eff, T.perm, T.inh)`: the permitted set can only shrink
 //!    (`T.perm ⊆ P'`) and `T.eff ⊆ T.perm`.
@@ -116,20 +117,37 @@ pub mod cap {
         cap < 64 && mask & (1u64 << cap) != 0
     }
 
-    /// `cap_net_admin,cap_sys_admin` (unknown bits as `cap_N`), or `none`.
+    /// `cap_net_admin,cap_sys_admin` (unknown bits as `cap_N`), `none`,
+    /// `all`, or `all except cap_sys_admin` when that is shorter.
     pub fn names(mask: u64) -> String {
-        if mask == 0 {
-            return "none".into();
+        fn list(mask: u64) -> String {
+            (0..64u32)
+                .filter(|&c| has(mask, c))
+                .map(|c| {
+                    NAMES
+                        .get(c as usize)
+                        .map_or_else(|| format!("cap_{c}"), |n| (*n).to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(",")
         }
-        (0..64u32)
-            .filter(|&c| has(mask, c))
-            .map(|c| {
-                NAMES
-                    .get(c as usize)
-                    .map_or_else(|| format!("cap_{c}"), |n| (*n).to_string())
-            })
-            .collect::<Vec<_>>()
-            .join(",")
+        let missing = FULL_SET & !mask;
+        let extra = mask & !FULL_SET;
+        let known = if mask & FULL_SET == 0 {
+            None
+        } else if missing == 0 {
+            Some("all".to_string())
+        } else if missing.count_ones() * 2 < FULL_SET.count_ones() {
+            Some(format!("all except {}", list(missing)))
+        } else {
+            Some(list(mask & FULL_SET))
+        };
+        match (known, extra) {
+            (None, 0) => "none".into(),
+            (None, e) => list(e),
+            (Some(k), 0) => k,
+            (Some(k), e) => format!("{k} and {}", list(e)),
+        }
     }
 }
 
@@ -151,10 +169,37 @@ pub mod securebits {
     pub const ALL_BITS: u32 = 0x555;
     /// Their locks (`SECURE_ALL_LOCKS`).
     pub const ALL_LOCKS: u32 = 0xaaa;
+    /// Bits a task may change without CAP_SETPCAP (Linux 6.14+,
+    /// `SECURE_ALL_UNPRIVILEGED`), with their locks.
+    pub const UNPRIVILEGED_AND_LOCKS: u32 = EXEC_RESTRICT_FILE
+        | EXEC_RESTRICT_FILE_LOCKED
+        | EXEC_DENY_INTERACTIVE
+        | EXEC_DENY_INTERACTIVE_LOCKED;
     /// Bits whose loss makes a task less confined: every lock (it pins a
     /// bit) and the bits that forbid something.
     pub const RESTRICTING: u32 =
         ALL_LOCKS | NOROOT | NO_CAP_AMBIENT_RAISE | EXEC_RESTRICT_FILE | EXEC_DENY_INTERACTIVE;
+}
+
+/// A range of ids mapped in a user namespace, as seen from inside it (the
+/// first and third columns of `/proc/self/uid_map`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct IdRange {
+    pub first: u32,
+    pub count: u32,
+}
+
+impl IdRange {
+    /// One id.
+    pub fn single(id: u32) -> Self {
+        IdRange {
+            first: id,
+            count: 1,
+        }
+    }
+    pub fn contains(&self, id: u32) -> bool {
+        id >= self.first && u64::from(id) < u64::from(self.first) + u64::from(self.count)
+    }
 }
 
 /// Which ids the restorer's user namespace can express. `None` in
@@ -163,11 +208,52 @@ pub mod securebits {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 pub struct IdLimits {
     /// uids mapped in the restorer's user namespace.
-    pub uids: Vec<u32>,
+    pub uids: Vec<IdRange>,
     /// gids mapped in the restorer's user namespace.
-    pub gids: Vec<u32>,
+    pub gids: Vec<IdRange>,
     /// `/proc/self/setgroups` is `allow`.
     pub setgroups_allowed: bool,
+}
+
+/// Most lines in a uid_map/gid_map (the kernel's limit is 340).
+const MAX_MAP_LINES: usize = 340;
+
+impl IdLimits {
+    /// From the text of `/proc/self/uid_map`, `/proc/self/gid_map` and
+    /// `/proc/self/setgroups`. `None` when a map is malformed (then the
+    /// caller should pass no limits and let the kernel refuse unmapped ids).
+    pub fn from_proc(uid_map: &str, gid_map: &str, setgroups: &str) -> Option<Self> {
+        fn parse(map: &str) -> Option<Vec<IdRange>> {
+            let mut out = Vec::new();
+            for line in map
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(MAX_MAP_LINES)
+            {
+                let mut f = line.split_whitespace().map(str::parse::<u32>);
+                let (Some(Ok(first)), Some(Ok(_outer)), Some(Ok(count)), None) =
+                    (f.next(), f.next(), f.next(), f.next())
+                else {
+                    return None;
+                };
+                out.push(IdRange { first, count });
+            }
+            Some(out)
+        }
+        Some(IdLimits {
+            uids: parse(uid_map)?,
+            gids: parse(gid_map)?,
+            setgroups_allowed: setgroups.trim() != "deny",
+        })
+    }
+
+    pub fn maps_uid(&self, id: u32) -> bool {
+        self.uids.iter().any(|r| r.contains(id))
+    }
+
+    pub fn maps_gid(&self, id: u32) -> bool {
+        self.gids.iter().any(|r| r.contains(id))
+    }
 }
 
 /// One part of the credentials.
@@ -311,16 +397,14 @@ fn ids_settable(
     current: &[u32; 4],
     privileged: bool,
     privileged_for_fsid: bool,
-    mapped: Option<&[u32]>,
+    mapped: &dyn Fn(u32) -> bool,
     unprivileged_rule: CredsRule,
 ) -> Result<(), CredsRule> {
     if target == current {
         return Ok(());
     }
-    if let Some(m) = mapped {
-        if target.iter().any(|id| !m.contains(id)) {
-            return Err(CredsRule::IdNotMapped);
-        }
+    if target.iter().any(|&id| !mapped(id)) {
+        return Err(CredsRule::IdNotMapped);
     }
     if !privileged && !target[..3].iter().all(|id| current[..3].contains(id)) {
         return Err(unprivileged_rule);
@@ -352,7 +436,11 @@ fn fmt_groups(g: &[u32]) -> String {
 /// Decide, component by component, which of `image`'s credentials a task
 /// that starts with `restorer`'s credentials can set on itself. See the
 /// module documentation for the order and the rules.
-pub fn resolve(image: &TaskCreds, restorer: &TaskCreds, limits: Option<&IdLimits>) -> CredsResolution {
+pub fn resolve(
+    image: &TaskCreds,
+    restorer: &TaskCreds,
+    limits: Option<&IdLimits>,
+) -> CredsResolution {
     use cap::has;
     use securebits as sb;
 
@@ -379,12 +467,20 @@ pub fn resolve(image: &TaskCreds, restorer: &TaskCreds, limits: Option<&IdLimits
         &c.uids,
         has(p, cap::SETUID),
         has(p, cap::SETUID) && !uid_clears(&t.uids),
-        limits.map(|l| l.uids.as_slice()),
+        &|id| match limits {
+            Some(l) => l.maps_uid(id),
+            None => true,
+        },
         CredsRule::NeedsCapSetuid,
     ) {
         Ok(()) => t.uids,
         Err(rule) => {
-            change(CredsComponent::Uids, fmt_ids(&t.uids), fmt_ids(&c.uids), rule);
+            change(
+                CredsComponent::Uids,
+                fmt_ids(&t.uids),
+                fmt_ids(&c.uids),
+                rule,
+            );
             c.uids
         }
     };
@@ -393,12 +489,20 @@ pub fn resolve(image: &TaskCreds, restorer: &TaskCreds, limits: Option<&IdLimits
         &c.gids,
         has(p, cap::SETGID),
         has(p, cap::SETGID),
-        limits.map(|l| l.gids.as_slice()),
+        &|id| match limits {
+            Some(l) => l.maps_gid(id),
+            None => true,
+        },
         CredsRule::NeedsCapSetgid,
     ) {
         Ok(()) => t.gids,
         Err(rule) => {
-            change(CredsComponent::Gids, fmt_ids(&t.gids), fmt_ids(&c.gids), rule);
+            change(
+                CredsComponent::Gids,
+                fmt_ids(&t.gids),
+                fmt_ids(&c.gids),
+                rule,
+            );
             c.gids
         }
     };
@@ -407,7 +511,7 @@ pub fn resolve(image: &TaskCreds, restorer: &TaskCreds, limits: Option<&IdLimits
     } else {
         let rule = match limits {
             Some(l) if !l.setgroups_allowed => Some(CredsRule::SetgroupsDenied),
-            Some(l) if t.groups.iter().any(|g| !l.gids.contains(g)) => Some(CredsRule::IdNotMapped),
+            Some(l) if t.groups.iter().any(|&g| !l.maps_gid(g)) => Some(CredsRule::IdNotMapped),
             _ if !has(p, cap::SETGID) => Some(CredsRule::NeedsCapSetgid),
             _ => None,
         };
@@ -521,9 +625,10 @@ pub fn resolve(image: &TaskCreds, restorer: &TaskCreds, limits: Option<&IdLimits
         let (old, new) = (c.securebits, t.securebits);
         let rule = if new & !(sb::ALL_BITS | sb::ALL_LOCKS) != 0 {
             Some(CredsRule::Inconsistent)
-        } else if ((old & sb::ALL_LOCKS) >> 1) & (old ^ new) != 0 || old & sb::ALL_LOCKS & !new != 0 {
+        } else if ((old & sb::ALL_LOCKS) >> 1) & (old ^ new) != 0 || old & sb::ALL_LOCKS & !new != 0
+        {
             Some(CredsRule::SecurebitLocked)
-        } else if !has(p_after, cap::SETPCAP) {
+        } else if !has(p_after, cap::SETPCAP) && (old ^ new) & !sb::UNPRIVILEGED_AND_LOCKS != 0 {
             Some(CredsRule::NeedsCapSetpcap)
         } else {
             None
@@ -603,6 +708,19 @@ mod tests {
     }
 
     #[test]
+    fn capability_names_are_short() {
+        assert_eq!(cap::names(0), "none");
+        assert_eq!(cap::names(cap::FULL_SET), "all");
+        assert_eq!(cap::names(1 << 12 | 1 << 13), "cap_net_admin,cap_net_raw");
+        assert_eq!(
+            cap::names(cap::FULL_SET & !(1 << cap::SYS_ADMIN)),
+            "all except cap_sys_admin"
+        );
+        assert_eq!(cap::names(1 << 50), "cap_50");
+        assert_eq!(cap::names(cap::FULL_SET | 1 << 41), "all and cap_41");
+    }
+
+    #[test]
     fn root_restorer_sets_anything() {
         let mut t = user(1000);
         t.uids = [1000, 1001, 1002, 1001];
@@ -644,7 +762,10 @@ mod tests {
         // fsuid 1000 is one of the caller's but not of the new r/e/s.
         t.uids = [2000, 2000, 2000, 1000];
         let r = resolve(&t, &me, None);
-        assert_eq!(components(&r), [(CredsComponent::Uids, CredsRule::FsidNotAmongIds)]);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::Uids, CredsRule::FsidNotAmongIds)]
+        );
     }
 
     #[test]
@@ -673,7 +794,11 @@ mod tests {
                 (CredsComponent::EffectiveCaps, CredsRule::BeyondCaller),
             ]
         );
-        assert!(r.changes[0].to_string().contains("cap_net_raw"), "{}", r.changes[0]);
+        assert!(
+            r.changes[0].to_string().contains("cap_net_raw"),
+            "{}",
+            r.changes[0]
+        );
     }
 
     #[test]
@@ -702,7 +827,10 @@ mod tests {
         t.caps.bounding = cap::FULL_SET & !(1 << cap::SYS_ADMIN);
         let r = resolve(&t, &me, None);
         assert_eq!(r.bounding_not_dropped, 1 << cap::SYS_ADMIN);
-        assert_eq!(components(&r), [(CredsComponent::BoundingSet, CredsRule::NeedsCapSetpcap)]);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::BoundingSet, CredsRule::NeedsCapSetpcap)]
+        );
         let r = resolve(&t, &root(), None);
         assert!(r.exact());
         // Image wider than the caller: narrowed, not an error.
@@ -712,7 +840,10 @@ mod tests {
         let r = resolve(&t, &narrow, None);
         assert_eq!(r.applied.caps.bounding, 0xff);
         assert_eq!(r.bounding_not_dropped, 0);
-        assert_eq!(components(&r), [(CredsComponent::BoundingSet, CredsRule::BeyondCaller)]);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::BoundingSet, CredsRule::BeyondCaller)]
+        );
     }
 
     #[test]
@@ -726,7 +857,8 @@ mod tests {
         assert_eq!(r.applied.uids, [1000; 4]);
         assert_eq!(r.applied.caps.permitted, 0);
         assert_eq!(r.permitted_after_id_change, 0);
-        assert!(components(&r).contains(&(CredsComponent::PermittedCaps, CredsRule::ClearedByUidChange)));
+        assert!(components(&r)
+            .contains(&(CredsComponent::PermittedCaps, CredsRule::ClearedByUidChange)));
     }
 
     #[test]
@@ -739,18 +871,37 @@ mod tests {
         r0.securebits = securebits::NOROOT | securebits::NOROOT_LOCKED;
         t.securebits = 0;
         let r = resolve(&t, &r0, None);
-        assert_eq!(components(&r), [(CredsComponent::Securebits, CredsRule::SecurebitLocked)]);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::Securebits, CredsRule::SecurebitLocked)]
+        );
+        // Releasing only the lock, keeping the bit, is refused as well.
+        t.securebits = securebits::NOROOT;
+        let r = resolve(&t, &r0, None);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::Securebits, CredsRule::SecurebitLocked)]
+        );
         // Unprivileged: any change needs CAP_SETPCAP; restricting bits lost.
         let me = user(1000);
         let mut t = user(1000);
         t.securebits = securebits::NOROOT;
         let r = resolve(&t, &me, None);
-        assert_eq!(components(&r), [(CredsComponent::Securebits, CredsRule::NeedsCapSetpcap)]);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::Securebits, CredsRule::NeedsCapSetpcap)]
+        );
         assert_eq!(r.securebits_lost, securebits::NOROOT);
+        // Since 6.14 the exec bits need no privilege.
+        t.securebits = securebits::EXEC_RESTRICT_FILE | securebits::EXEC_RESTRICT_FILE_LOCKED;
+        assert!(resolve(&t, &me, None).exact());
         // Unknown bits are an inconsistent image.
         t.securebits = 1 << 20;
         let r = resolve(&t, &root(), None);
-        assert_eq!(components(&r), [(CredsComponent::Securebits, CredsRule::Inconsistent)]);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::Securebits, CredsRule::Inconsistent)]
+        );
     }
 
     #[test]
@@ -758,22 +909,37 @@ mod tests {
         let mut t = root();
         t.caps.ambient = 1 << 10; // not in inheritable: breaks the invariant
         let r = resolve(&t, &root(), None);
-        assert_eq!(components(&r), [(CredsComponent::AmbientCaps, CredsRule::Inconsistent)]);
+        assert_eq!(
+            components(&r),
+            [(CredsComponent::AmbientCaps, CredsRule::Inconsistent)]
+        );
         let mut r0 = root();
         r0.securebits = securebits::NO_CAP_AMBIENT_RAISE;
         t.caps.inheritable = 1 << 10;
         t.securebits = securebits::NO_CAP_AMBIENT_RAISE;
         let r = resolve(&t, &r0, None);
-        assert_eq!(components(&r), [(CredsComponent::AmbientCaps, CredsRule::AmbientRaiseForbidden)]);
+        assert_eq!(
+            components(&r),
+            [(
+                CredsComponent::AmbientCaps,
+                CredsRule::AmbientRaiseForbidden
+            )]
+        );
     }
 
     #[test]
     fn id_limits_of_a_user_namespace_apply_even_with_caps() {
-        let limits = IdLimits {
-            uids: vec![1000],
-            gids: vec![1000],
-            setgroups_allowed: false,
-        };
+        let limits = IdLimits::from_proc(
+            "      1000       1000          1\n",
+            "1000 1000 1",
+            "deny\n",
+        )
+        .unwrap();
+        assert_eq!(limits.uids, [IdRange::single(1000)]);
+        assert!(!limits.setgroups_allowed);
+        assert!(IdLimits::from_proc("0 0", "", "allow").is_none());
+        let all = IdLimits::from_proc("0 0 4294967295", "0 0 4294967295", "allow").unwrap();
+        assert!(all.maps_uid(u32::MAX - 1) && all.maps_gid(0) && all.setgroups_allowed);
         let mut inside = root();
         inside.uids = [1000; 4];
         inside.gids = [1000; 4];
@@ -829,7 +995,10 @@ mod tests {
             assert_eq!(a.effective & !a.permitted, 0);
             assert_eq!(a.effective & !t.caps.effective, 0);
             assert_eq!(a.inheritable & !t.caps.inheritable, 0);
-            assert_eq!(a.ambient & !(a.permitted & a.inheritable & t.caps.ambient), 0);
+            assert_eq!(
+                a.ambient & !(a.permitted & a.inheritable & t.caps.ambient),
+                0
+            );
             assert_eq!(a.bounding & !c.caps.bounding, 0);
             if r.bounding_not_dropped == 0 {
                 assert_eq!(a.bounding & !t.caps.bounding, 0);

@@ -219,7 +219,11 @@ impl fmt::Display for PolicyDiff {
             "stack: image {} / host {} ({})",
             self.image_stack.join(","),
             self.host_stack.join(","),
-            if self.stack_equal { "same" } else { "different" }
+            if self.stack_equal {
+                "same"
+            } else {
+                "different"
+            }
         )?;
         if self.kernel_release.0 != self.kernel_release.1 {
             writeln!(
@@ -341,13 +345,19 @@ mod tests {
         let image = prof(vec![lsm("bpf", unknown("EPERM reading programs"))]);
         let host = prof(vec![lsm("bpf", unknown("no bpf() access"))]);
         let d = PolicyDiff::compute(&image, &host);
-        assert!(matches!(d.lsms[0].status, LsmStatus::Unknown { ref reason } if reason.contains("EPERM") && reason.contains("no bpf()")));
+        assert!(
+            matches!(d.lsms[0].status, LsmStatus::Unknown { ref reason } if reason.contains("EPERM") && reason.contains("no bpf()"))
+        );
         assert!(!d.policies_equal());
         let host_known = prof(vec![lsm("bpf", fp(&[], None))]);
         let d = PolicyDiff::compute(&image, &host_known);
-        assert!(matches!(d.lsms[0].status, LsmStatus::Unknown { ref reason } if reason.starts_with("unknown in the image")));
+        assert!(
+            matches!(d.lsms[0].status, LsmStatus::Unknown { ref reason } if reason.starts_with("unknown in the image"))
+        );
         let d = PolicyDiff::compute(&host_known, &image);
-        assert!(matches!(d.lsms[0].status, LsmStatus::Unknown { ref reason } if reason.starts_with("unknown on the host")));
+        assert!(
+            matches!(d.lsms[0].status, LsmStatus::Unknown { ref reason } if reason.starts_with("unknown on the host"))
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The host view: where LSM state is read from. Its root is `/` (the live
+//! The host view: where LSM state is read from, and [`detect_host_profile`]
+//! which reads a whole host profile through it. Its root is `/` (the live
 //! host) or a directory holding a copy of another host's files
 //! (`ckpt lsm --sysroot DIR`). Every read is bounded; on a sysroot the LSM
 //! syscalls and bpf() are never made.
@@ -219,6 +220,92 @@ pub(crate) fn list_dir_bounded(
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
+}
+
+/// A failed host profile detection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DetectError {
+    #[error(transparent)]
+    Stack(#[from] crate::stack::StackError),
+}
+
+/// Detects the host's LSM profile: the active stack in kernel order with a
+/// fingerprint for every LSM, the kernel release and architecture.
+///
+/// On the live host, release and arch come from uname(2); on a sysroot,
+/// from `DIR/proc/sys/kernel/{osrelease,arch}` (empty when missing).
+pub fn detect_host_profile(view: &HostView) -> Result<crate::profile::HostProfile, DetectError> {
+    let stack = crate::stack::detect_stack(view)?;
+    let lsms = stack
+        .members
+        .iter()
+        .map(|m| crate::profile::LsmEntry {
+            name: m.name.clone(),
+            id: m.id,
+            fingerprint: crate::fingerprint::fingerprint_lsm(view, &m.name),
+        })
+        .collect();
+    let (kernel_release, arch) = if view.is_live() {
+        let u = nix::sys::utsname::uname().ok();
+        (
+            u.as_ref()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            u.as_ref()
+                .map(|u| u.machine().to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+    } else {
+        let r = |p: &str| {
+            view.read_text(p, 4096)
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default()
+        };
+        (r("/proc/sys/kernel/osrelease"), r("/proc/sys/kernel/arch"))
+    };
+    Ok(crate::profile::HostProfile {
+        lsms,
+        kernel_release,
+        arch,
+        stack_source: stack.source,
+    })
+}
+
+/// The text `ckpt lsm` prints for a profile: kernel, stack source, then
+/// one line per LSM in kernel order with its digest (or `unknown`), version
+/// and component count, and the note when there is one.
+pub fn describe_profile(p: &crate::profile::HostProfile) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let source = match p.stack_source {
+        crate::profile::StackSource::Syscall => "lsm_list_modules",
+        crate::profile::StackSource::Securityfs => "/sys/kernel/security/lsm",
+        crate::profile::StackSource::Recorded => "recorded profile",
+    };
+    let _ = writeln!(out, "kernel {} ({})", p.kernel_release, p.arch);
+    let _ = writeln!(out, "stack  {} (from {source})", p.stack().join(","));
+    for l in &p.lsms {
+        let f = &l.fingerprint;
+        let digest = f
+            .digest
+            .map_or_else(|| "unknown".to_owned(), |d| d.to_hex());
+        let version = f
+            .version
+            .as_deref()
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {:<10} {digest}{version} ({} components)",
+            l.name,
+            f.components.len()
+        );
+        if let Some(n) = &f.note {
+            let _ = writeln!(out, "             note: {n}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@
 //! Conversion to a record never fails.
 
 use image_format::records::{
-    ComponentRecord, CredsRecord, FingerprintRecord, LabelRecord, LsmRecord,
-    SecurityHeaderRecord, TaskSecurityRecord,
+    ComponentRecord, CredsRecord, FingerprintRecord, LabelRecord, LsmRecord, SecurityHeaderRecord,
+    TaskSecurityRecord,
 };
 use serde::{Deserialize, Serialize};
 
@@ -194,7 +194,11 @@ impl Persist for TaskSecurity {
                     lsm: text(&format!("labels[{i}].lsm"), &l.lsm, MAX_NAME)?,
                     attr: nonempty_text(&format!("labels[{i}].attr"), &l.attr, MAX_NAME)?,
                     value: {
-                        check_len(&format!("labels[{i}].value"), l.value.len(), MAX_LABEL_VALUE)?;
+                        check_len(
+                            &format!("labels[{i}].value"),
+                            l.value.len(),
+                            MAX_LABEL_VALUE,
+                        )?;
                         l.value.clone()
                     },
                 })
@@ -206,7 +210,11 @@ impl Persist for TaskSecurity {
                 field: "seccomp_mode".into(),
                 value: r.seccomp_mode,
             })?;
-        check_count("seccomp_filters", r.seccomp_filters.len(), MAX_SECCOMP_FILTERS)?;
+        check_count(
+            "seccomp_filters",
+            r.seccomp_filters.len(),
+            MAX_SECCOMP_FILTERS,
+        )?;
         let mut chain = 0usize;
         for (i, f) in r.seccomp_filters.iter().enumerate() {
             let field = format!("seccomp_filters[{i}]");
@@ -331,9 +339,9 @@ fn fingerprint_from_record(
         })
         .collect::<Result<Vec<_>, RecordError>>()?;
     let opt = |name: &str, s: &str| -> Result<Option<String>, RecordError> {
-        Ok((!s.is_empty())
+        (!s.is_empty())
             .then(|| text(&format!("{field}.{name}"), s, MAX_TEXT))
-            .transpose()?)
+            .transpose()
     };
     Ok(PolicyFingerprint {
         digest,
@@ -491,7 +499,10 @@ mod tests {
         let t = task();
         assert_eq!(TaskSecurity::from_record(&t.to_record()).unwrap(), t);
         let empty = TaskSecurity::default();
-        assert_eq!(TaskSecurity::from_record(&empty.to_record()).unwrap(), empty);
+        assert_eq!(
+            TaskSecurity::from_record(&empty.to_record()).unwrap(),
+            empty
+        );
     }
 
     #[test]
@@ -530,9 +541,8 @@ mod tests {
             }
         );
         assert!(e.to_string().contains("lsms[1].fingerprint.digest"));
-        let e = header_err(|r| {
-            r.lsms[1].fingerprint.as_mut().unwrap().components[0].digest = vec![]
-        });
+        let e =
+            header_err(|r| r.lsms[1].fingerprint.as_mut().unwrap().components[0].digest = vec![]);
         assert_eq!(
             e,
             RecordError::DigestLength {
@@ -563,7 +573,9 @@ mod tests {
             let l = r.lsms[0].clone();
             r.lsms = vec![l; MAX_LSMS + 1];
         });
-        assert!(matches!(e, RecordError::TooMany { ref field, count: 65, max: 64 } if field == "lsms"));
+        assert!(
+            matches!(e, RecordError::TooMany { ref field, count: 65, max: 64 } if field == "lsms")
+        );
         let e = header_err(|r| {
             let f = r.lsms[1].fingerprint.as_mut().unwrap();
             let c = f.components[0].clone();
@@ -615,7 +627,9 @@ mod tests {
         let e = task_err(|r| r.creds.as_mut().unwrap().groups = vec![1; MAX_GROUPS + 1]);
         assert!(matches!(e, RecordError::TooMany { ref field, .. } if field == "creds.groups"));
         let e = task_err(|r| r.labels[0].value = vec![b'a'; MAX_LABEL_VALUE + 1]);
-        assert!(matches!(e, RecordError::TooLong { ref field, len: 4097, .. } if field == "labels[0].value"));
+        assert!(
+            matches!(e, RecordError::TooLong { ref field, len: 4097, .. } if field == "labels[0].value")
+        );
         let e = task_err(|r| r.labels[0].attr.clear());
         assert!(matches!(e, RecordError::Empty { ref field } if field == "labels[0].attr"));
         let e = task_err(|r| {
@@ -644,9 +658,14 @@ mod tests {
             }
         );
         let e = task_err(|r| r.seccomp_filters[0] = vec![]);
-        assert!(matches!(e, RecordError::SeccompFilterInsns { ref field, insns: 0, .. } if field == "seccomp_filters[0]"));
+        assert!(
+            matches!(e, RecordError::SeccompFilterInsns { ref field, insns: 0, .. } if field == "seccomp_filters[0]")
+        );
         let e = task_err(|r| r.seccomp_filters[0] = vec![0; (BPF_MAXINSNS + 1) * 8]);
-        assert!(matches!(e, RecordError::SeccompFilterInsns { insns: 4097, .. }));
+        assert!(matches!(
+            e,
+            RecordError::SeccompFilterInsns { insns: 4097, .. }
+        ));
         // The largest single filter is accepted.
         let mut r = task().to_record();
         r.seccomp_filters = vec![vec![0; BPF_MAXINSNS * 8]];

@@ -72,6 +72,32 @@ pub fn landlock_abi_version() -> io::Result<u32> {
     Ok(rc as u32)
 }
 
+/// `landlock_create_ruleset(&attr, 8, 0)` with `attr.handled_access_fs =
+/// handled_access_fs`: a new, empty ruleset fd (it restricts nothing until
+/// a task calls `landlock_restrict_self` with it).
+///
+/// # Errors
+/// `EOPNOTSUPP`/`ENOSYS` without Landlock; `EINVAL` for unknown access bits.
+pub fn landlock_create_ruleset(handled_access_fs: u64) -> io::Result<OwnedFd> {
+    let attr: u64 = handled_access_fs;
+    // SAFETY: `attr` is a valid 8-byte `struct landlock_ruleset_attr`
+    // prefix (handled_access_fs only, which the kernel accepts) that lives
+    // for the call; on success the kernel returns a new fd we now own.
+    let rc = unsafe {
+        libc::syscall(
+            NR_LANDLOCK_CREATE_RULESET,
+            &attr as *const u64,
+            std::mem::size_of::<u64>(),
+            0u32,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success the kernel returned a fresh fd nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
+}
+
 // bpf(2) commands (include/uapi/linux/bpf.h, enum bpf_cmd).
 const BPF_PROG_LOAD: libc::c_int = 5;
 const BPF_PROG_GET_NEXT_ID: libc::c_int = 11;
@@ -95,10 +121,16 @@ fn get_u32(buf: &[u8], off: usize) -> u32 {
     u32::from_ne_bytes(buf[off..off + 4].try_into().expect("4 bytes"))
 }
 
-fn bpf(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
-    // SAFETY: `attr` is a valid, writable 128-byte `union bpf_attr` whose
-    // pointer fields (if any) were set by the caller to buffers that live
-    // until this call returns; the size passed matches the buffer.
+/// `bpf(cmd, attr, sizeof(attr))`.
+///
+/// # Safety
+/// Every pointer field the command reads or writes in `attr` must be null
+/// or point to a buffer valid for that access, of the length stated in the
+/// matching length field, for the duration of the call.
+unsafe fn bpf(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a valid, writable 128-byte `union bpf_attr` and the
+    // size passed matches it; its pointer fields are valid per this
+    // function's contract.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_bpf,
@@ -114,16 +146,23 @@ fn bpf(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<libc::c_long> {
     }
 }
 
-fn fd_from_rc(rc: libc::c_long) -> OwnedFd {
-    // SAFETY: a successful bpf() command that returns a file descriptor
-    // hands us the only reference to a fresh fd.
-    unsafe { OwnedFd::from_raw_fd(rc as RawFd) }
+/// `bpf(cmd, attr)` for a command that returns a new file descriptor.
+///
+/// # Safety
+/// As [`bpf`]; `cmd` must be a command whose success value is a new fd.
+unsafe fn bpf_new_fd(cmd: libc::c_int, attr: &mut BpfAttr) -> io::Result<OwnedFd> {
+    // SAFETY: forwarded contract of `bpf`.
+    let rc = unsafe { bpf(cmd, attr) }?;
+    // SAFETY: per this function's contract the kernel returned a fresh fd
+    // that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(rc as RawFd) })
 }
 
 fn next_id(cmd: libc::c_int, start: u32) -> io::Result<Option<u32>> {
     let mut attr: BpfAttr = [0; 128];
     put_u32(&mut attr, 0, start);
-    match bpf(cmd, &mut attr) {
+    // SAFETY: the *_GET_NEXT_ID commands read two u32s and carry no pointer.
+    match unsafe { bpf(cmd, &mut attr) } {
         Ok(_) => Ok(Some(get_u32(&attr, 4))),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
         Err(e) => Err(e),
@@ -150,7 +189,8 @@ pub fn bpf_prog_get_next_id(start: u32) -> io::Result<Option<u32>> {
 fn fd_by_id(cmd: libc::c_int, id: u32) -> io::Result<OwnedFd> {
     let mut attr: BpfAttr = [0; 128];
     put_u32(&mut attr, 0, id);
-    bpf(cmd, &mut attr).map(fd_from_rc)
+    // SAFETY: the *_GET_FD_BY_ID commands carry no pointer and return a new fd.
+    unsafe { bpf_new_fd(cmd, &mut attr) }
 }
 
 /// `bpf(BPF_LINK_GET_FD_BY_ID)`.
@@ -169,15 +209,20 @@ pub fn bpf_prog_get_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     fd_by_id(BPF_PROG_GET_FD_BY_ID, id)
 }
 
-/// `bpf(BPF_OBJ_GET_INFO_BY_FD)` into `info` (a zeroed `struct
-/// bpf_*_info`, with pointer fields possibly set by the caller). Returns
-/// the length the kernel filled.
-fn obj_get_info(fd: &impl AsRawFd, info: &mut [u8]) -> io::Result<u32> {
+/// `bpf(BPF_OBJ_GET_INFO_BY_FD)` into `info`, a `struct bpf_*_info`.
+/// Returns the length the kernel filled.
+///
+/// # Safety
+/// Every pointer field of `info` must be 0 or point to a writable buffer of
+/// the length in its matching length field, live for the call.
+unsafe fn obj_get_info(fd: &impl AsRawFd, info: &mut [u8]) -> io::Result<u32> {
     let mut attr: BpfAttr = [0; 128];
     put_u32(&mut attr, 0, fd.as_raw_fd() as u32);
     put_u32(&mut attr, 4, info.len() as u32);
     put_u64(&mut attr, 8, info.as_mut_ptr() as u64);
-    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    // SAFETY: `info` is writable for `info.len()` bytes for the call, and
+    // its own pointer fields are valid per this function's contract.
+    unsafe { bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr) }?;
     Ok(get_u32(&attr, 4))
 }
 
@@ -193,7 +238,8 @@ pub const PROG_INFO_SIZE: usize = 232;
 /// As the kernel reports (`EBADF`, `EFAULT`, `EINVAL`).
 pub fn bpf_link_info(fd: &OwnedFd) -> io::Result<Vec<u8>> {
     let mut info = vec![0u8; LINK_INFO_SIZE];
-    let n = obj_get_info(fd, &mut info)? as usize;
+    // SAFETY: a zeroed info has only null pointer fields.
+    let n = unsafe { obj_get_info(fd, &mut info) }? as usize;
     info.truncate(n.min(LINK_INFO_SIZE));
     Ok(info)
 }
@@ -211,7 +257,8 @@ pub fn bpf_link_info(fd: &OwnedFd) -> io::Result<Vec<u8>> {
 /// (e.g. `kernel.kptr_restrict`/ CAP_PERFMON missing: it then reports 0).
 pub fn bpf_prog_info(fd: &OwnedFd, max_xlated: usize) -> io::Result<(Vec<u8>, Vec<u8>)> {
     let mut info = vec![0u8; PROG_INFO_SIZE];
-    let n = obj_get_info(fd, &mut info)? as usize;
+    // SAFETY: a zeroed info has only null pointer fields.
+    let n = unsafe { obj_get_info(fd, &mut info) }? as usize;
     let xlated_len = get_u32(&info, 20) as usize;
     if max_xlated == 0 || xlated_len == 0 {
         info.truncate(n.min(PROG_INFO_SIZE));
@@ -227,7 +274,9 @@ pub fn bpf_prog_info(fd: &OwnedFd, max_xlated: usize) -> io::Result<(Vec<u8>, Ve
     let mut info2 = vec![0u8; PROG_INFO_SIZE];
     put_u32(&mut info2, 20, xlated_len as u32);
     put_u64(&mut info2, 32, insns.as_mut_ptr() as u64);
-    let n2 = obj_get_info(fd, &mut info2)? as usize;
+    // SAFETY: the only non-null pointer, xlated_prog_insns, points to
+    // `insns`, writable for xlated_prog_len bytes and alive past the call.
+    let n2 = unsafe { obj_get_info(fd, &mut info2) }? as usize;
     // The program cannot change, but the kernel reports the length it had.
     let got = (get_u32(&info2, 20) as usize).min(xlated_len);
     insns.truncate(got);
@@ -254,7 +303,10 @@ pub fn bpf_prog_load(prog_type: u32, insns: &[u64], name: &str) -> io::Result<Ow
     let name = name.as_bytes();
     let n = name.len().min(15);
     attr[48..48 + n].copy_from_slice(&name[..n]);
-    bpf(BPF_PROG_LOAD, &mut attr).map(fd_from_rc)
+    // SAFETY: insns and license point to `insns` (insn_cnt 8-byte
+    // instructions) and a NUL-terminated string, both alive for the call;
+    // log_buf is null with log_size 0. PROG_LOAD returns a new fd.
+    unsafe { bpf_new_fd(BPF_PROG_LOAD, &mut attr) }
 }
 
 /// `bpf(BPF_LINK_CREATE)`: attach `prog` to `target` (a cgroup directory
@@ -272,5 +324,7 @@ pub fn bpf_link_create(
     put_u32(&mut attr, 0, prog.as_raw_fd() as u32);
     put_u32(&mut attr, 4, target.as_raw_fd() as u32);
     put_u32(&mut attr, 8, attach_type);
-    bpf(BPF_LINK_CREATE, &mut attr).map(fd_from_rc)
+    // SAFETY: LINK_CREATE with these fields carries no pointer and returns
+    // a new fd.
+    unsafe { bpf_new_fd(BPF_LINK_CREATE, &mut attr) }
 }

@@ -26,7 +26,7 @@ pub const LEGACY_ATTRS: &[&str] = &[
 /// Largest LSM attribute value we read.
 const MAX_ATTR_BYTES: u64 = 64 << 10;
 /// What an fd of a Landlock ruleset links to.
-pub const LANDLOCK_RULESET_LINK: &str = "anon_inode:landlock-ruleset";
+pub const LANDLOCK_RULESET_LINK: &str = "anon_inode:[landlock-ruleset]";
 
 /// A failed read of a task's state.
 #[derive(Debug, thiserror::Error)]
@@ -369,6 +369,16 @@ pub fn read_task_state(view: &HostView, pid: i32) -> Result<TaskState, TaskState
     }
     state.sandbox = sandbox_hint(view, pid, &state.threads, &state.seccomp_filter_counts);
     Ok(state)
+}
+
+/// Creates an empty Landlock ruleset fd in this process (handling
+/// `LANDLOCK_ACCESS_FS_EXECUTE`, restricting nothing). For tests and
+/// diagnostics of [`SandboxHint`]: the fd is what the hint looks for.
+///
+/// # Errors
+/// As `landlock_create_ruleset(2)` reports (EOPNOTSUPP without Landlock).
+pub fn create_landlock_ruleset_fd() -> std::io::Result<std::os::fd::OwnedFd> {
+    crate::sys::landlock_create_ruleset(1)
 }
 
 /// Capability names in bit order (include/uapi/linux/capability.h, 0..=40).

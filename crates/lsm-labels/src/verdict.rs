@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::creds_rules::{self, cap, CredsChange, IdLimits};
+use crate::creds_rules::{self, cap, CredsChange, IdLimits, IdRange};
 use crate::diff::{LsmStatus, PolicyDiff};
 use crate::profile::HostProfile;
 use crate::task::{SeccompMode, TaskCreds, TaskLabel, TaskSecurity};
@@ -84,6 +84,7 @@ impl fmt::Display for IntegrityFailure {
 /// The image's integrity as the reader found it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum IntegrityStatus {
     #[default]
     Ok,
@@ -94,10 +95,21 @@ pub enum IntegrityStatus {
     },
 }
 
+impl IntegrityStatus {
+    /// A record of the image failed validation (`persist`).
+    pub fn malformed(err: &crate::persist::RecordError) -> Self {
+        IntegrityStatus::Failed {
+            kind: IntegrityFailure::Malformed,
+            detail: err.to_string(),
+        }
+    }
+}
+
 /// The image's signature (a signature that does not verify is an
 /// [`IntegrityFailure::BadSignature`], not this).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum SignatureStatus {
     #[default]
     Unsigned,
@@ -131,6 +143,23 @@ pub struct CallerContext {
 }
 
 impl CallerContext {
+    /// The caller from its own live state (e.g. `taskstate` of the ckpt
+    /// process itself). `taskstate` leaves securebits 0, so the engine
+    /// should fill `creds.securebits` with `PR_GET_SECUREBITS`; a wrong
+    /// value can only make the kernel refuse a step later, never grant one.
+    pub fn from_task(
+        task: &TaskSecurity,
+        initial_user_ns: bool,
+        id_limits: Option<IdLimits>,
+    ) -> Self {
+        CallerContext {
+            creds: task.creds.clone(),
+            no_new_privs: task.no_new_privs,
+            initial_user_ns,
+            id_limits,
+        }
+    }
+
     /// Whether the caller can use capability `cap`. A capability counts when
     /// it is in the *permitted* set: the caller can raise it into its
     /// effective set with capset(2) at any time, so the kernel would let it
@@ -140,6 +169,12 @@ impl CallerContext {
     }
     pub fn has_checkpoint_restore(&self) -> bool {
         self.can_use(cap::CHECKPOINT_RESTORE)
+    }
+    /// May choose the PIDs of new tasks (clone3 `set_tid`, `ns_last_pid`):
+    /// the kernel's `checkpoint_restore_ns_capable`, CAP_CHECKPOINT_RESTORE
+    /// or CAP_SYS_ADMIN in the user namespace owning the PID namespace.
+    pub fn can_claim_pids(&self) -> bool {
+        self.has_checkpoint_restore() || self.has_sys_admin()
     }
     pub fn has_setuid(&self) -> bool {
         self.can_use(cap::SETUID)
@@ -180,8 +215,8 @@ impl CallerContext {
             no_new_privs: self.no_new_privs,
             initial_user_ns: false,
             id_limits: Some(IdLimits {
-                uids: vec![euid],
-                gids: vec![egid],
+                uids: vec![IdRange::single(euid)],
+                gids: vec![IdRange::single(egid)],
                 setgroups_allowed: false,
             }),
         }
@@ -191,13 +226,18 @@ impl CallerContext {
 /// The answer of [`LabelValidity`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LabelCheck {
     Valid,
     /// The LSM rejects the label under its current policy.
-    Invalid { why: String },
+    Invalid {
+        why: String,
+    },
     /// Validity could not be established (e.g. selinuxfs not mounted, or a
     /// host profile read from a file). Treated as invalid: fail closed.
-    Unknown { why: String },
+    Unknown {
+        why: String,
+    },
 }
 
 /// "Is `value` a valid `attr` label for LSM `lsm` under the policy loaded
@@ -232,6 +272,7 @@ pub struct VerdictInput<'a> {
 /// Which flag made a stack difference fatal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum StackRequirement {
     KeepLsm,
     RequireSamePolicy,
@@ -240,6 +281,7 @@ pub enum StackRequirement {
 /// How bad a refusal is, for the exit code (DESIGN 2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RefusalKind {
     /// Corrupt, truncated or unsupported image: exit 1.
     Integrity,
@@ -303,7 +345,8 @@ pub enum Refusal {
     SeccompNeedsPrivilege { tid: i32, filters: usize },
     /// 3.6: the recorded seccomp state is not one ckpt can restore.
     SeccompNotCaptured { tid: i32, what: String },
-    /// DESIGN 2: keeping the PIDs needs CAP_CHECKPOINT_RESTORE.
+    /// DESIGN 2: keeping the PIDs needs CAP_CHECKPOINT_RESTORE (or
+    /// CAP_SYS_ADMIN).
     PidsNeedCheckpointRestore { tids: Vec<i32> },
 }
 
@@ -403,7 +446,7 @@ impl fmt::Display for Refusal {
             ),
             Refusal::PidsNeedCheckpointRestore { tids: t } => write!(
                 f,
-                "refused: keeping the checkpointed PIDs ({}) needs CAP_CHECKPOINT_RESTORE, which you lack; restore with --pid-ns to restore into a new PID namespace",
+                "refused: keeping the checkpointed PIDs ({}) needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN), which you lack; restore with --pid-ns to restore into a new PID namespace",
                 tids(t)
             ),
         }
@@ -418,7 +461,10 @@ pub enum Warning {
     /// 3.1: signed by a key not given with `--trusted-key`.
     UntrustedSigner { key: SignerKey },
     /// 3.2: another stack, labels not kept.
-    StackDiffers { image: Vec<String>, host: Vec<String> },
+    StackDiffers {
+        image: Vec<String>,
+        host: Vec<String>,
+    },
     /// 3.4: this LSM's policy changed since the dump.
     PolicyChanged { lsm: String, status: LsmStatus },
     /// 3.4: this LSM's policy cannot be compared.
@@ -515,6 +561,7 @@ impl fmt::Display for Notice {
 /// Whose authority reopens files and mappings (DESIGN 3.7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum FileAuthority {
     /// The restored task, after its credentials and labels are in place.
     RestoredTask,
@@ -559,7 +606,8 @@ pub struct RestorePlan {
     pub tasks: Vec<TaskPlan>,
 }
 
-/// Allowed or refused.
+/// Allowed or refused (two outcomes by definition, so not
+/// `#[non_exhaustive]`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -593,11 +641,26 @@ impl RestoreVerdict {
     pub fn exit_code(&self) -> i32 {
         if self.allowed() {
             0
-        } else if self.refusals.iter().any(|r| r.kind() == RefusalKind::Security) {
+        } else if self
+            .refusals
+            .iter()
+            .any(|r| r.kind() == RefusalKind::Security)
+        {
             3
         } else {
             1
         }
+    }
+
+    /// What `policy-diff` prints: the per-LSM diff (when the image's
+    /// integrity allowed computing it), then the reasons and the verdict.
+    pub fn report_text(&self) -> String {
+        let mut out = String::new();
+        if let Some(d) = &self.diff {
+            out.push_str(&d.to_string());
+        }
+        out.push_str(&self.to_string());
+        out
     }
 
     /// The JSON that `policy-diff --json` and `restore` print: the
@@ -678,7 +741,11 @@ fn labels_to_apply(task: &TaskSecurity, image: &HostProfile) -> Vec<TaskLabel> {
         if value.is_empty() || READ_ONLY_ATTRS.contains(&l.attr.as_str()) {
             continue;
         }
-        let lsm = if l.lsm.is_empty() { display } else { l.lsm.as_str() };
+        let lsm = if l.lsm.is_empty() {
+            display
+        } else {
+            l.lsm.as_str()
+        };
         if out.iter().any(|o| o.lsm == lsm && o.attr == l.attr) {
             continue;
         }
@@ -730,7 +797,11 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
             notices.push(Notice::SignedByTrustedKey { key: *key });
         }
         SignatureStatus::Signed { key } if flags.require_signature => {
-            return early(vec![Refusal::UntrustedSigner { key: *key }], warnings, notices);
+            return early(
+                vec![Refusal::UntrustedSigner { key: *key }],
+                warnings,
+                notices,
+            );
         }
         SignatureStatus::Signed { key } => warnings.push(Warning::UntrustedSigner { key: *key }),
     }
@@ -817,7 +888,17 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
             for l in &labels {
                 let label = label_text(&l.value);
                 let (lsm, attr, tid) = (l.lsm.clone(), l.attr.clone(), t.tid);
-                match input.labels.check(&l.lsm, &l.attr, &l.value) {
+                // A label for an LSM outside the stack (a forged image, or a
+                // legacy attribute with no label LSM) has no one to judge it.
+                let in_stack = input.host.lsm(&l.lsm).is_some();
+                let check = if in_stack {
+                    input.labels.check(&l.lsm, &l.attr, &l.value)
+                } else {
+                    LabelCheck::Invalid {
+                        why: format!("no LSM named {:?} is in the stack to apply it", l.lsm),
+                    }
+                };
+                match check {
                     LabelCheck::Valid => {}
                     LabelCheck::Invalid { why } => refusals.push(Refusal::LabelInvalid {
                         tid,
@@ -886,11 +967,14 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
                 tid,
                 what: "filter mode without any recorded filter".into(),
             }),
-            (SeccompMode::Filter, n) => {
-                if !no_new_privs && !cap::has(res.permitted_after_id_change, cap::SYS_ADMIN) {
-                    refusals.push(Refusal::SeccompNeedsPrivilege { tid, filters: n });
-                }
+            // seccomp(2) installs a filter only with no_new_privs or
+            // CAP_SYS_ADMIN (kernel/seccomp.c seccomp_prepare_filter).
+            (SeccompMode::Filter, n)
+                if !no_new_privs && !cap::has(res.permitted_after_id_change, cap::SYS_ADMIN) =>
+            {
+                refusals.push(Refusal::SeccompNeedsPrivilege { tid, filters: n });
             }
+            (SeccompMode::Filter, _) => {}
             (mode, n) if n > 0 => refusals.push(Refusal::SeccompNotCaptured {
                 tid,
                 what: format!(
@@ -919,7 +1003,10 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
     }
 
     // DESIGN 2: keeping the PIDs.
-    if !flags.pid_ns && !input.tasks.is_empty() && !restorer.has_checkpoint_restore() {
+    // With --pid-ns the restorer owns the new PID namespace through its user
+    // namespace (CAP_SYS_ADMIN, or the new user namespace it creates), so
+    // this only refuses without it.
+    if !input.tasks.is_empty() && !restorer.can_claim_pids() {
         refusals.push(Refusal::PidsNeedCheckpointRestore {
             tids: input.tasks.iter().map(|t| t.tid).collect(),
         });
@@ -935,7 +1022,7 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
     };
     RestoreVerdict {
         outcome,
-        plan: (outcome == Outcome::Allowed).then(|| RestorePlan {
+        plan: (outcome == Outcome::Allowed).then_some(RestorePlan {
             new_pid_namespace: flags.pid_ns,
             new_user_namespace: new_user_ns,
             files_opened_by: if flags.files_as_caller {

@@ -206,8 +206,10 @@ fn bpf_enumeration_sees_and_excludes_a_non_lsm_program_root() {
         let dir = std::fs::File::open(&cg).unwrap();
         let prog =
             bpf::load_allow_all_cgroup_skb("ckpt_test_skb").expect("load cgroup_skb program");
-        let link = bpf::link_to_cgroup(&prog, &dir, bpf::BPF_CGROUP_INET_INGRESS)
+        let link = bpf::link_to_cgroup(&prog, &dir, bpf::BPF_CGROUP_INET_EGRESS)
             .expect("link program to cgroup");
+        // Egress (1), not ingress (0): a non-zero attach type proves the
+        // link info offset is read, not a zeroed buffer.
         let live = bpf::enumerate_live().expect("enumerate links");
         let p = live
             .progs
@@ -221,7 +223,16 @@ fn bpf_enumeration_sees_and_excludes_a_non_lsm_program_root() {
             .find(|l| l.prog_id == p.id)
             .expect("our link is enumerated");
         assert_eq!(l.link_type, bpf::BPF_LINK_TYPE_CGROUP);
-        assert_eq!(l.attach_type, Some(bpf::BPF_CGROUP_INET_INGRESS));
+        assert_eq!(l.attach_type, Some(bpf::BPF_CGROUP_INET_EGRESS));
+        // The instructions come back as loaded: r0 = 1; exit.
+        let with_insns = bpf::read_program(p.id, true)
+            .unwrap()
+            .expect("program still loaded");
+        assert_eq!(
+            with_insns.xlated,
+            [0xb7, 0, 0, 0, 1, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(with_insns.tag, p.tag);
         let sel = bpf::select_lsm_programs(&live.links, &live.progs, &mut |_| None).unwrap();
         assert!(
             sel.iter().all(|s| s.prog_id != p.id),
@@ -263,4 +274,70 @@ fn bpf_fingerprint_without_cap_sys_admin_is_unknown_with_reason_root() {
         "{:?}",
         f.note
     );
+}
+
+#[test]
+fn a_live_landlock_ruleset_fd_is_seen_as_a_sandbox_hint() {
+    let stack = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if !stack.split(',').any(|l| l.trim() == "landlock") {
+        if let Some(expect) = std::env::var_os("CKPT_TEST_EXPECT_STACK") {
+            assert!(
+                !expect.to_string_lossy().contains("landlock"),
+                "Landlock expected but not active"
+            );
+        }
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    let pid = std::process::id() as i32;
+    let fd = lsm_labels::taskstate::create_landlock_ruleset_fd().expect("landlock_create_ruleset");
+    let st = lsm_labels::taskstate::read_task_state(&HostView::live(), pid).unwrap();
+    assert!(
+        st.sandbox.landlock_ruleset_fds.contains(&fd.as_raw_fd()),
+        "{:?}",
+        st.sandbox
+    );
+    assert!(st.sandbox.sandboxed);
+    assert!(st.to_string().contains("Landlock ruleset"), "{st}");
+}
+
+#[test]
+fn another_process_with_no_new_privs_is_read_as_such() {
+    if std::process::Command::new("setpriv")
+        .arg("--help")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CKPT_TEST_EXPECT_ROOT").is_none(),
+            "setpriv (util-linux) is needed in CI"
+        );
+        return;
+    }
+    let mut child = std::process::Command::new("setpriv")
+        .args(["--nnp", "sleep", "30"])
+        .spawn()
+        .expect("spawn setpriv --nnp sleep");
+    let pid = child.id() as i32;
+    // Wait until the exec happened (comm becomes "sleep").
+    for _ in 0..200 {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sleep") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let st = lsm_labels::taskstate::read_task_state(&HostView::live(), pid);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let st = st.unwrap();
+    assert_eq!(st.threads.len(), 1);
+    let t = &st.threads[0];
+    assert!(t.no_new_privs);
+    assert_eq!(t.creds.uids[0], nix::unistd::getuid().as_raw());
+    assert!(
+        !st.sandbox.sandboxed,
+        "nnp alone is not a sandbox: {:?}",
+        st.sandbox
+    );
+    assert!(st.to_string().contains("no_new_privs: yes"));
 }

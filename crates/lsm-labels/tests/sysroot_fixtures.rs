@@ -237,14 +237,17 @@ fn apparmor_digest_ignores_directory_ids_listing_and_timestamps() {
 }
 
 #[test]
-fn apparmor_revision_is_the_version_and_is_covered() {
+fn apparmor_revision_is_the_version_but_not_hashed() {
+    // A reload of identical profiles bumps the revision but changes no
+    // access decision: the digest must stay, the version must show it.
     let base = fingerprint_of(&fixture("apparmor-host"), "apparmor");
     let c = copy_fixture("apparmor-host");
     write(c.path(), "sys/kernel/security/apparmor/revision", "38\n");
     let r = fingerprint_of(c.path(), "apparmor");
     assert_eq!(r.version.as_deref(), Some("38"));
+    assert_ne!(r.version, base.version);
     assert!(changed_components(&base, &r).is_empty());
-    assert_ne!(r.digest, base.digest);
+    assert_eq!(r.digest, base.digest);
 }
 
 #[test]
@@ -464,9 +467,82 @@ fn missing_securityfs_list_is_an_error_that_says_what_to_do() {
 }
 
 #[test]
+fn profile_text_shows_every_lsm_with_digest_or_unknown_and_note() {
+    let p = profile_of(&fixture("selinux-host"));
+    let t = lsm_labels::host::describe_profile(&p);
+    assert!(
+        t.contains(
+            "stack  lockdown,capability,yama,selinux,bpf,landlock (from /sys/kernel/security/lsm)"
+        ),
+        "{t}"
+    );
+    let se = p
+        .lsm("selinux")
+        .unwrap()
+        .fingerprint
+        .digest
+        .unwrap()
+        .to_hex();
+    assert!(
+        t.contains(&format!("selinux    {se} version 33 (7 components)")),
+        "{t}"
+    );
+    assert!(t.contains("bpf        unknown (0 components)"), "{t}");
+    assert!(
+        t.contains("note: BPF-LSM programs can only be enumerated"),
+        "{t}"
+    );
+}
+
+#[test]
 fn profile_round_trips_through_json() {
     let p = profile_of(&fixture("apparmor-host"));
     let j = serde_json::to_string(&p).unwrap();
     let back: lsm_labels::HostProfile = serde_json::from_str(&j).unwrap();
     assert_eq!(back, p);
+}
+
+#[test]
+fn garbage_in_every_sysroot_file_never_panics_and_is_explained() {
+    for name in ["selinux-host", "apparmor-host", "smack-host", "tomoyo-host"] {
+        let c = copy_fixture(name);
+        let mut files = Vec::new();
+        collect_files(c.path(), &mut files);
+        let keep = c.path().join("sys/kernel/security/lsm");
+        for (i, f) in files.iter().enumerate() {
+            if *f == keep {
+                continue;
+            }
+            // Invalid UTF-8, NULs, brackets without content, huge numbers.
+            let junk: &[u8] = match i % 4 {
+                0 => b"\xff\xfe\x00[",
+                1 => b"",
+                2 => b"99999999999999999999999 ] [",
+                _ => b"\x8c\xff\x7c\xf9\xff\xff\xff\xff",
+            };
+            std::fs::write(f, junk).unwrap();
+        }
+        let p = profile_of(c.path());
+        for l in &p.lsms {
+            let f = &l.fingerprint;
+            assert!(
+                f.digest.is_some() || f.note.is_some(),
+                "{name}/{}: neither digest nor note",
+                l.name
+            );
+        }
+        let _ = lsm_labels::taskstate::read_task_state(&HostView::sysroot(c.path()), 4242);
+    }
+}
+
+fn collect_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            collect_files(&e.path(), out);
+        } else if t.is_file() {
+            out.push(e.path());
+        }
+    }
 }

@@ -7,8 +7,8 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 use image_format::records::{
-    ComponentRecord, CredsRecord, FingerprintRecord, LabelRecord, LsmRecord,
-    SecurityHeaderRecord, TaskSecurityRecord,
+    ComponentRecord, CredsRecord, FingerprintRecord, LabelRecord, LsmRecord, SecurityHeaderRecord,
+    TaskSecurityRecord,
 };
 use image_format::{ImageWriter, SectionKind};
 use sha2::{Digest, Sha256};
@@ -95,7 +95,9 @@ pub fn golden_task() -> TaskSecurityRecord {
 
 /// The golden page contents: one page of a fixed pattern.
 pub fn golden_page() -> Vec<u8> {
-    (0..4096u32).map(|i| (i.wrapping_mul(7) + 3) as u8).collect()
+    (0..4096u32)
+        .map(|i| (i.wrapping_mul(7) + 3) as u8)
+        .collect()
 }
 
 /// Builds the golden image (signed when `signed`).

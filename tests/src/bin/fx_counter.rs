@@ -14,7 +14,10 @@ fn main() {
         .truncate(true)
         .open(&args[2])
         .expect("OUT");
-    let period = args.get(3).map(|p| p.parse().expect("PERIOD_MS")).unwrap_or(50u64);
+    let period = args
+        .get(3)
+        .map(|p| p.parse().expect("PERIOD_MS"))
+        .unwrap_or(50u64);
     let mut on_heap = Box::new(start);
     let mut n = start;
     loop {

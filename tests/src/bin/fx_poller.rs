@@ -20,7 +20,12 @@ fn main() {
             writeln!(out, "tick {ticks}").unwrap();
         } else {
             let n = nix::unistd::read(&r, &mut buf).expect("read");
-            writeln!(out, "data {}", String::from_utf8_lossy(&buf[..n]).trim_end()).unwrap();
+            writeln!(
+                out,
+                "data {}",
+                String::from_utf8_lossy(&buf[..n]).trim_end()
+            )
+            .unwrap();
         }
     }
 }

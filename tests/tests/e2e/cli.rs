@@ -14,7 +14,11 @@ fn usage_error_exits_2() {
 fn missing_image_is_operational_error_naming_the_file() {
     let o = run_ckpt(&["inspect", "/nonexistent/ckpt-test.img"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("/nonexistent/ckpt-test.img"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/ckpt-test.img"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -26,5 +30,9 @@ fn dump_of_missing_pid_fails_cleanly_without_image() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("2147483000"), "{}", stderr(&o));
     assert!(!img.exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no temporary file left"
+    );
 }

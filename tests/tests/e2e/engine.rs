@@ -23,7 +23,9 @@ fn dump_and_reap(target: &mut Guarded, img: &Path) {
     let o = run_ckpt(&["dump", &pid, "-o", s(img), "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "dump failed: {}", stderr(&o));
     assert!(img.exists(), "dump reported success but wrote no image");
-    let st = target.wait_timeout(LONG).expect("dumped process was not killed");
+    let st = target
+        .wait_timeout(LONG)
+        .expect("dumped process was not killed");
     assert!(!st.success());
 }
 
@@ -32,19 +34,33 @@ fn dump_and_reap(target: &mut Guarded, img: &Path) {
 fn restore_detached(img: &Path, dir: &Path) -> i32 {
     let pidfile = dir.join("restored.pid");
     let _ = std::fs::remove_file(&pidfile);
-    let o = run_ckpt(&["restore", s(img), "--detach", "--pidfile", s(&pidfile), "--quiet"]);
+    let o = run_ckpt(&[
+        "restore",
+        s(img),
+        "--detach",
+        "--pidfile",
+        s(&pidfile),
+        "--quiet",
+    ]);
     assert_eq!(o.status.code(), Some(0), "restore failed: {}", stderr(&o));
     let from_file: i32 = std::fs::read_to_string(&pidfile)
         .expect("pidfile")
         .trim()
         .parse()
         .expect("pid in pidfile");
-    assert!(stdout(&o).contains(&from_file.to_string()), "stdout: {}", stdout(&o));
+    assert!(
+        stdout(&o).contains(&from_file.to_string()),
+        "stdout: {}",
+        stdout(&o)
+    );
     from_file
 }
 
 fn numbers(path: &Path) -> Vec<u64> {
-    lines(path).iter().filter_map(|l| l.trim().parse().ok()).collect()
+    lines(path)
+        .iter()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 /// Asserts that `v` is exactly first, first+1, ..., with no gap, repeat or
@@ -73,14 +89,21 @@ fn root_counter_continues_from_checkpoint_with_same_pid() {
 
     let restored = restore_detached(&img, dir.path());
     let _k = KillOnDrop(restored);
-    assert_eq!(restored, pid, "restored process must keep its checkpointed PID");
+    assert_eq!(
+        restored, pid,
+        "restored process must keep its checkpointed PID"
+    );
     assert!(
         wait_until(LONG, || numbers(&out).len() >= at_dump.len() + 5),
         "restored counter did not continue; file: {:?}",
         lines(&out)
     );
     let all = numbers(&out);
-    assert_eq!(all[at_dump.len()], last + 1, "must continue from the checkpointed value");
+    assert_eq!(
+        all[at_dump.len()],
+        last + 1,
+        "must continue from the checkpointed value"
+    );
     assert_unbroken(&all, start + 1);
 }
 
@@ -99,7 +122,10 @@ fn root_restored_maps_match_original() {
     let restored = restore_detached(&img, dir.path());
     let _k = KillOnDrop(restored);
     let after = maps(restored);
-    assert_eq!(before, after, "restored /proc/PID/maps differs from the original's");
+    assert_eq!(
+        before, after,
+        "restored /proc/PID/maps differs from the original's"
+    );
 }
 
 #[test]
@@ -123,7 +149,10 @@ fn root_image_restores_twice() {
             "round {round}: no progress"
         );
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).unwrap();
-        assert!(wait_until(LONG, || !alive(pid)), "round {round}: process survived SIGKILL");
+        assert!(
+            wait_until(LONG, || !alive(pid)),
+            "round {round}: process survived SIGKILL"
+        );
         let all = numbers(&out);
         assert_unbroken(&all, 1001);
     }
@@ -146,15 +175,24 @@ fn root_process_blocked_in_nanosleep_continues() {
     let n = numbers(&out).len();
     let restored = restore_detached(&img, dir.path());
     let _k = KillOnDrop(restored);
-    assert!(wait_until(LONG, || numbers(&out).len() >= n + 2), "sleeping counter did not continue");
+    assert!(
+        wait_until(LONG, || numbers(&out).len() >= n + 2),
+        "sleeping counter did not continue"
+    );
     assert_unbroken(&numbers(&out), 8);
 }
 
 /// Returns (read fd, write fd) announced by a pipe fixture.
 fn ready_fds(out: &Path) -> (u32, u32) {
-    assert!(wait_until(LONG, || lines(out).first().is_some_and(|l| l.starts_with("ready"))));
+    assert!(wait_until(LONG, || lines(out)
+        .first()
+        .is_some_and(|l| l.starts_with("ready"))));
     let l = &lines(out)[0];
-    let f: Vec<u32> = l.split_whitespace().skip(1).map(|x| x.parse().unwrap()).collect();
+    let f: Vec<u32> = l
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap())
+        .collect();
     (f[0], f[1])
 }
 
@@ -173,7 +211,9 @@ fn root_process_blocked_in_pipe_read_continues() {
     let mut target = Guarded::spawn(Command::new(FX_PIPE_READER).arg(&out));
     let (_r, w) = ready_fds(&out);
     write_into_pipe(target.pid, w, "before");
-    assert!(wait_until(LONG, || lines(&out).iter().any(|l| l == "got before")));
+    assert!(wait_until(LONG, || lines(&out)
+        .iter()
+        .any(|l| l == "got before")));
     std::thread::sleep(Duration::from_millis(100));
     dump_and_reap(&mut target, &img);
     let restored = restore_detached(&img, dir.path());
@@ -199,13 +239,22 @@ fn root_process_blocked_in_poll_continues() {
     assert!(wait_until(LONG, || lines(&out).len() >= 4));
     dump_and_reap(&mut target, &img);
     let n = lines(&out).len();
-    let last_tick: u64 = lines(&out)[n - 1].strip_prefix("tick ").unwrap().parse().unwrap();
+    let last_tick: u64 = lines(&out)[n - 1]
+        .strip_prefix("tick ")
+        .unwrap()
+        .parse()
+        .unwrap();
     let restored = restore_detached(&img, dir.path());
     let _k = KillOnDrop(restored);
-    assert!(wait_until(LONG, || lines(&out).len() >= n + 2), "poller did not continue");
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= n + 2),
+        "poller did not continue"
+    );
     assert_eq!(lines(&out)[n], format!("tick {}", last_tick + 1));
     write_into_pipe(restored, w, "ping");
-    assert!(wait_until(LONG, || lines(&out).iter().any(|l| l == "data ping")));
+    assert!(wait_until(LONG, || lines(&out)
+        .iter()
+        .any(|l| l == "data ping")));
 }
 
 #[test]
@@ -217,15 +266,20 @@ fn root_exit_status_propagates_through_foreground_restore() {
     let go = dir.path().join("go");
     let out = dir.path().join("out");
     let img = dir.path().join("exit.img");
-    let mut target =
-        Guarded::spawn(Command::new(FX_EXIT_LATER).arg(&go).arg("42").arg(&out));
+    let mut target = Guarded::spawn(Command::new(FX_EXIT_LATER).arg(&go).arg("42").arg(&out));
     assert!(wait_until(LONG, || out.exists()));
     dump_and_reap(&mut target, &img);
     let mut restore = Guarded::spawn(&mut ckpt(&["restore", s(&img), "--quiet"]));
     std::thread::sleep(Duration::from_millis(500));
     std::fs::write(&go, "").unwrap();
-    let st = restore.wait_timeout(LONG).expect("foreground restore did not return");
-    assert_eq!(st.code(), Some(42), "restore must exit with the restored process's status");
+    let st = restore
+        .wait_timeout(LONG)
+        .expect("foreground restore did not return");
+    assert_eq!(
+        st.code(),
+        Some(42),
+        "restore must exit with the restored process's status"
+    );
 }
 
 #[test]
@@ -243,17 +297,35 @@ fn root_listening_tcp_socket_is_refused_and_process_keeps_serving() {
         port_file.display()
     );
     let target = Guarded::spawn(Command::new("python3").arg("-c").arg(&script));
-    assert!(wait_until(LONG, || std::fs::read_to_string(&port_file).is_ok_and(|p| !p.is_empty())));
-    let port: u16 = std::fs::read_to_string(&port_file).unwrap().parse().unwrap();
+    assert!(wait_until(LONG, || std::fs::read_to_string(&port_file)
+        .is_ok_and(|p| !p.is_empty())));
+    let port: u16 = std::fs::read_to_string(&port_file)
+        .unwrap()
+        .parse()
+        .unwrap();
     let o = run_ckpt(&["dump", &target.pid.to_string(), "-o", s(&img), "--quiet"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("socket") && err.contains("fd"), "message must name the fd and its kind: {err}");
+    assert!(
+        err.contains("socket") && err.contains("fd"),
+        "message must name the fd and its kind: {err}"
+    );
     assert!(!img.exists(), "a failed dump must leave no image");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
     assert!(alive(target.pid));
-    assert!(!matches!(state(target.pid), Some('T') | Some('t')), "target left stopped");
-    assert_eq!(status_field(target.pid, "TracerPid").as_deref(), Some("0"), "target left traced");
+    assert!(
+        !matches!(state(target.pid), Some('T') | Some('t')),
+        "target left stopped"
+    );
+    assert_eq!(
+        status_field(target.pid, "TracerPid").as_deref(),
+        Some("0"),
+        "target left traced"
+    );
     use std::io::Read;
     let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("still serving");
     let mut buf = String::new();
@@ -280,7 +352,11 @@ fn root_corrupt_image_restores_nothing() {
         let bad_img = dir.path().join("bad.img");
         std::fs::write(&bad_img, &bad).unwrap();
         let o = run_ckpt(&["restore", s(&bad_img), "--detach", "--quiet"]);
-        assert_ne!(o.status.code(), Some(0), "corrupt image (byte {at}) restored");
+        assert_ne!(
+            o.status.code(),
+            Some(0),
+            "corrupt image (byte {at}) restored"
+        );
         assert!(!stderr(&o).is_empty());
         assert!(!alive(pid), "a process appeared with the image's PID");
     }
@@ -292,10 +368,21 @@ fn root_corrupt_image_restores_nothing() {
     assert!(!alive(pid));
 }
 
-fn script_counter_test(name: &str, interpreter: &str, flag: &str, script: &str, out: PathBuf, dir: &Path) {
+fn script_counter_test(
+    name: &str,
+    interpreter: &str,
+    flag: &str,
+    script: &str,
+    out: PathBuf,
+    dir: &Path,
+) {
     let img = dir.join(format!("{name}.img"));
     let mut target = Guarded::spawn(Command::new(interpreter).arg(flag).arg(script));
-    assert!(wait_until(LONG, || numbers(&out).len() >= 5), "{name} did not start: {:?}", lines(&out));
+    assert!(
+        wait_until(LONG, || numbers(&out).len() >= 5),
+        "{name} did not start: {:?}",
+        lines(&out)
+    );
     dump_and_reap(&mut target, &img);
     let at_dump = numbers(&out);
     let restored = restore_detached(&img, dir);
@@ -373,8 +460,16 @@ fn root_static_binary_continues() {
          long n=atol(v[2]);struct timespec t={0,50000000};for(;;){fprintf(f,\"%ld\\n\",++n);fflush(f);nanosleep(&t,0);}}\n",
     )
     .unwrap();
-    let cc = Command::new("gcc").args(["-O1", "-static", "-o"]).arg(&bin).arg(&src).status().unwrap();
-    assert!(cc.success(), "gcc -static failed (libc6-dev provides libc.a)");
+    let cc = Command::new("gcc")
+        .args(["-O1", "-static", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(
+        cc.success(),
+        "gcc -static failed (libc6-dev provides libc.a)"
+    );
     let img = dir.path().join("static.img");
     let mut target = Guarded::spawn(Command::new(&bin).arg(&out).arg("300"));
     assert!(wait_until(LONG, || numbers(&out).len() >= 5));

@@ -4,3 +4,5 @@
 
 mod cli;
 mod engine;
+mod lsm;
+mod verdict;

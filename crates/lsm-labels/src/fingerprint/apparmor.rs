@@ -165,9 +165,13 @@ pub fn fingerprint(view: &HostView) -> PolicyFingerprint {
             c.version =
                 Some(String::from_utf8_lossy(&b).trim().to_owned()).filter(|s| !s.is_empty())
         }
+        // EAGAIN on the first read of a fresh open: the revision equals the
+        // open file's initial "last read" value, 0.
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => c.version = Some("0".into()),
         Err(e) if e.is_not_found() => {}
         Err(e) => c.problem(describe(&e)),
     }
+    c.version_not_hashed = true;
     c.finish("apparmor")
 }
 

@@ -158,6 +158,11 @@ pub(crate) struct Collector {
     pub components: Vec<PolicyComponent>,
     pub problems: Vec<String>,
     pub version: Option<String>,
+    /// The version is shown but not hashed: it counts policy loads rather
+    /// than describing what is loaded (AppArmor's `revision` goes up on
+    /// every load, even of identical profiles), and DESIGN 4 has the digest
+    /// cover only state that changes access decisions.
+    pub version_not_hashed: bool,
 }
 
 impl Collector {
@@ -193,7 +198,11 @@ impl Collector {
         }
     }
     pub fn finish(self, lsm: &str) -> PolicyFingerprint {
-        if self.problems.is_empty() {
+        if self.problems.is_empty() && self.version_not_hashed {
+            let mut f = PolicyFingerprint::from_components(self.components, None);
+            f.version = self.version;
+            f
+        } else if self.problems.is_empty() {
             PolicyFingerprint::from_components(self.components, self.version)
         } else {
             PolicyFingerprint::unknown(

@@ -231,13 +231,19 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "changed policy",
-            setup: |c| c.host = profile(&[("capability", "cap"), ("selinux", "pol-2"), ("bpf", "none")]),
+            setup: |c| {
+                c.host = profile(&[("capability", "cap"), ("selinux", "pol-2"), ("bpf", "none")])
+            },
             expect: |k| {
                 if k.same_policy {
-                    Expect::Refused(|r| matches!(r, Refusal::PolicyChanged { lsm, .. } if lsm == "selinux"))
+                    Expect::Refused(
+                        |r| matches!(r, Refusal::PolicyChanged { lsm, .. } if lsm == "selinux"),
+                    )
                 } else {
                     Expect::Allowed {
-                        warning: Some(|w| matches!(w, Warning::PolicyChanged { lsm, .. } if lsm == "selinux")),
+                        warning: Some(
+                            |w| matches!(w, Warning::PolicyChanged { lsm, .. } if lsm == "selinux"),
+                        ),
                         notice: None,
                     }
                 }
@@ -245,17 +251,28 @@ fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             name: "different stack",
-            setup: |c| c.host = profile(&[("capability", "cap"), ("apparmor", "aa"), ("bpf", "none")]),
+            setup: |c| {
+                c.host = profile(&[("capability", "cap"), ("apparmor", "aa"), ("bpf", "none")])
+            },
             expect: |k| {
                 if k.keep_lsm {
                     Expect::Refused(|r| {
-                        matches!(r, Refusal::StackMismatch { required_by: StackRequirement::KeepLsm, .. })
+                        matches!(
+                            r,
+                            Refusal::StackMismatch {
+                                required_by: StackRequirement::KeepLsm,
+                                ..
+                            }
+                        )
                     })
                 } else if k.same_policy {
                     Expect::Refused(|r| {
                         matches!(
                             r,
-                            Refusal::StackMismatch { required_by: StackRequirement::RequireSamePolicy, .. }
+                            Refusal::StackMismatch {
+                                required_by: StackRequirement::RequireSamePolicy,
+                                ..
+                            }
                         )
                     })
                 } else {
@@ -276,10 +293,14 @@ fn scenarios() -> Vec<Scenario> {
             },
             expect: |k| {
                 if k.same_policy {
-                    Expect::Refused(|r| matches!(r, Refusal::PolicyUnknown { lsm, .. } if lsm == "bpf"))
+                    Expect::Refused(
+                        |r| matches!(r, Refusal::PolicyUnknown { lsm, .. } if lsm == "bpf"),
+                    )
                 } else {
                     Expect::Allowed {
-                        warning: Some(|w| matches!(w, Warning::PolicyUnknown { lsm, .. } if lsm == "bpf")),
+                        warning: Some(
+                            |w| matches!(w, Warning::PolicyUnknown { lsm, .. } if lsm == "bpf"),
+                        ),
                         notice: None,
                     }
                 }
@@ -352,7 +373,17 @@ fn scenarios() -> Vec<Scenario> {
                 c.tasks[0].seccomp = SeccompMode::Filter;
                 c.tasks[0].seccomp_filters = vec![vec![0; 16]];
             },
-            expect: |_| Expect::Refused(|r| matches!(r, Refusal::SeccompNeedsPrivilege { tid: 4242, filters: 1 })),
+            expect: |_| {
+                Expect::Refused(|r| {
+                    matches!(
+                        r,
+                        Refusal::SeccompNeedsPrivilege {
+                            tid: 4242,
+                            filters: 1
+                        }
+                    )
+                })
+            },
         },
         Scenario {
             name: "seccomp filter with nnp, unprivileged caller",
@@ -396,7 +427,10 @@ fn every_scenario_under_every_flag_combination() {
                     }
                 }
                 Expect::Refused(pred) => {
-                    assert!(refused_with(&v, pred), "expected the specific refusal: {ctx}");
+                    assert!(
+                        refused_with(&v, pred),
+                        "expected the specific refusal: {ctx}"
+                    );
                     assert_eq!(v.exit_code(), 3, "{ctx}");
                 }
             }
@@ -492,7 +526,10 @@ fn another_architecture_is_an_operational_refusal() {
     let mut c = Case::new();
     c.host.arch = "aarch64".into();
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::ArchMismatch { .. })));
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::ArchMismatch { .. }
+    )));
     assert_eq!(v.exit_code(), 1);
 }
 
@@ -504,8 +541,17 @@ fn rule_3_2_without_keep_lsm_no_label_is_restored() {
     c.host = profile(&[("capability", "cap"), ("apparmor", "aa")]);
     let v = c.decide();
     assert!(v.allowed());
-    assert!(v.plan.as_ref().unwrap().tasks.iter().all(|t| t.labels.is_empty()));
-    assert!(v.warnings.iter().any(|w| matches!(w, Warning::StackDiffers { .. })));
+    assert!(v
+        .plan
+        .as_ref()
+        .unwrap()
+        .tasks
+        .iter()
+        .all(|t| t.labels.is_empty()));
+    assert!(v
+        .warnings
+        .iter()
+        .any(|w| matches!(w, Warning::StackDiffers { .. })));
 }
 
 #[test]
@@ -592,7 +638,10 @@ fn rule_3_3_legacy_label_defers_to_the_lsms_own_attribute() {
         value: b"bad_own_attr".to_vec(),
     });
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::LabelInvalid { label, .. } if label == "bad_own_attr")));
+    assert!(refused_with(
+        &v,
+        |r| matches!(r, Refusal::LabelInvalid { label, .. } if label == "bad_own_attr")
+    ));
     assert_eq!(v.refusals.len(), 1);
 }
 
@@ -602,7 +651,10 @@ fn rule_3_3_uncheckable_label_fails_closed() {
     c.flags.keep_lsm = true;
     c.tasks[0].labels[0].value = b"unknowable_t".to_vec();
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::LabelUncheckable { why, .. } if why.contains("selinuxfs"))));
+    assert!(refused_with(
+        &v,
+        |r| matches!(r, Refusal::LabelUncheckable { why, .. } if why.contains("selinuxfs"))
+    ));
 }
 
 #[test]
@@ -615,7 +667,10 @@ fn rule_3_4_policy_refusal_names_the_changed_components() {
     assert!(msg.contains("selinux policy differs"), "{msg}");
     assert!(msg.contains("added: pol-2/policy"), "{msg}");
     assert!(msg.contains("removed: pol-1/policy"), "{msg}");
-    assert!(msg.contains("restore without --require-same-policy"), "{msg}");
+    assert!(
+        msg.contains("restore without --require-same-policy"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -629,7 +684,10 @@ fn rule_3_4_unknown_on_both_sides_still_differs() {
     c.host.lsms[2].fingerprint = unknown;
     c.flags.require_same_policy = true;
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::PolicyUnknown { lsm, .. } if lsm == "bpf")));
+    assert!(refused_with(
+        &v,
+        |r| matches!(r, Refusal::PolicyUnknown { lsm, .. } if lsm == "bpf")
+    ));
 }
 
 // ------------------------------------------------------------ 3.5 creds
@@ -678,10 +736,22 @@ fn rule_3_5_unprivileged_caller_gets_its_own_ids_with_a_notice() {
         .collect();
     assert_eq!(
         rederived,
-        [CredsComponent::Uids, CredsComponent::Gids, CredsComponent::Groups]
+        [
+            CredsComponent::Uids,
+            CredsComponent::Gids,
+            CredsComponent::Groups
+        ]
     );
-    let msg = v.notices.iter().find(|n| matches!(n, Notice::CredsRederived { .. })).unwrap().to_string();
-    assert!(msg.contains("uids 1000/1000/1000/1000 instead of the image's 1001/1001/1001/1001"), "{msg}");
+    let msg = v
+        .notices
+        .iter()
+        .find(|n| matches!(n, Notice::CredsRederived { .. }))
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains("uids 1000/1000/1000/1000 instead of the image's 1001/1001/1001/1001"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -707,7 +777,11 @@ fn rule_3_5_result_is_never_more_privileged_than_caller_or_image() {
         r,
         Refusal::CredsNotRestorable { change, .. } if change.component == CredsComponent::PermittedCaps
     )));
-    assert!(v.refusals[0].to_string().contains("cap_net_admin"), "{}", v.refusals[0]);
+    assert!(
+        v.refusals[0].to_string().contains("cap_net_admin"),
+        "{}",
+        v.refusals[0]
+    );
 }
 
 // ------------------------------------------------------------ 3.6 confinement
@@ -746,7 +820,10 @@ fn rule_3_6_seccomp_without_nnp_is_fine_for_a_caller_with_cap_sys_admin() {
     c.tasks[0].seccomp_filters = vec![vec![0; 8]];
     let v = c.decide();
     assert!(v.allowed(), "{v}");
-    assert!(!v.plan.unwrap().tasks[0].no_new_privs, "nnp is not invented");
+    assert!(
+        !v.plan.unwrap().tasks[0].no_new_privs,
+        "nnp is not invented"
+    );
 }
 
 #[test]
@@ -754,11 +831,17 @@ fn rule_3_6_seccomp_state_that_cannot_be_restored_is_refused() {
     let mut c = Case::new();
     c.tasks[0].seccomp = SeccompMode::Filter;
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::SeccompNotCaptured { .. })));
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::SeccompNotCaptured { .. }
+    )));
     c.tasks[0].seccomp = SeccompMode::Disabled;
     c.tasks[0].seccomp_filters = vec![vec![0; 8]];
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::SeccompNotCaptured { .. })));
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::SeccompNotCaptured { .. }
+    )));
 }
 
 #[test]
@@ -767,7 +850,10 @@ fn rule_3_6_callers_nnp_is_kept_with_a_warning() {
     c.caller.no_new_privs = true;
     let v = c.decide();
     assert!(v.plan.as_ref().unwrap().tasks[0].no_new_privs);
-    assert_eq!(v.warnings, [Warning::NoNewPrivsInherited { tids: vec![4242] }]);
+    assert_eq!(
+        v.warnings,
+        [Warning::NoNewPrivsInherited { tids: vec![4242] }]
+    );
 }
 
 #[test]
@@ -806,7 +892,10 @@ fn rule_3_6_restricting_securebits_the_caller_cannot_set_are_refused() {
     c.caller = user_caller(1000);
     c.tasks[0].creds.securebits = securebits::NOROOT | securebits::NOROOT_LOCKED;
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::SecurebitsNotRestorable { lost: 3, .. })));
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::SecurebitsNotRestorable { lost: 3, .. }
+    )));
 }
 
 #[test]
@@ -820,8 +909,23 @@ fn pid_ns_for_an_unprivileged_caller_uses_a_new_user_namespace() {
     c.caller = caller;
     // Without --pid-ns: the PIDs cannot be claimed.
     let v = c.decide();
-    assert!(refused_with(&v, |r| matches!(r, Refusal::PidsNeedCheckpointRestore { tids } if tids == &[4242])));
+    assert!(refused_with(
+        &v,
+        |r| matches!(r, Refusal::PidsNeedCheckpointRestore { tids } if tids == &[4242])
+    ));
     assert!(v.refusals[0].to_string().contains("--pid-ns"));
+    // CAP_SYS_ADMIN alone also lets the kernel pick PIDs (and --pid-ns then
+    // needs no user namespace).
+    let mut admin = c.caller.clone();
+    admin.creds.caps.permitted = 1 << cap::SYS_ADMIN;
+    let mut c2 = Case::new();
+    c2.caller = admin;
+    c2.tasks[0].creds = c2.caller.creds.clone();
+    c2.tasks[0].creds.caps.permitted = 0;
+    assert!(c2.decide().allowed(), "{}", c2.decide());
+    c2.flags.pid_ns = true;
+    let v2 = c2.decide();
+    assert!(!v2.plan.as_ref().unwrap().new_user_namespace, "{v2}");
     // With it: allowed, and confinement that needs privileges can be set
     // inside the new namespace.
     c.flags.pid_ns = true;
@@ -834,7 +938,10 @@ fn pid_ns_for_an_unprivileged_caller_uses_a_new_user_namespace() {
     let plan = v.plan.as_ref().unwrap();
     assert!(plan.new_pid_namespace && plan.new_user_namespace);
     assert_eq!(plan.tasks[0].creds.caps.bounding, 1 << 10);
-    assert!(v.notices.contains(&Notice::NewUserNamespace { uid: 1000, gid: 1000 }));
+    assert!(v.notices.contains(&Notice::NewUserNamespace {
+        uid: 1000,
+        gid: 1000
+    }));
     // Another user's ids are not mapped there: re-derived.
     c.tasks[0].creds.uids = [0; 4];
     let v = c.decide();
@@ -850,7 +957,10 @@ fn files_as_caller_is_planned_and_noticed() {
     );
     c.flags.files_as_caller = true;
     let v = c.decide();
-    assert_eq!(v.plan.as_ref().unwrap().files_opened_by, FileAuthority::Caller);
+    assert_eq!(
+        v.plan.as_ref().unwrap().files_opened_by,
+        FileAuthority::Caller
+    );
     assert!(v.notices.contains(&Notice::FilesAsCaller));
 }
 
@@ -870,4 +980,54 @@ fn json_carries_outcome_exit_code_and_messages() {
         .starts_with("refused: --keep-lsm"));
     assert_eq!(j["diff"]["stack_equal"], false);
     assert!(j["plan"].is_null());
+}
+
+#[test]
+fn rule_3_3_label_for_an_lsm_outside_the_stack_is_refused() {
+    let mut c = Case::new();
+    c.flags.keep_lsm = true;
+    c.tasks[0].labels.push(TaskLabel {
+        lsm: "smack".into(),
+        attr: "current".into(),
+        value: b"_".to_vec(),
+    });
+    let v = c.decide();
+    assert!(refused_with(&v, |r| matches!(
+        r,
+        Refusal::LabelInvalid { lsm, why, .. } if lsm == "smack" && why.contains("no LSM named")
+    )));
+    // A legacy label on a stack without a label LSM has nobody to apply it.
+    let mut c = Case::new();
+    c.flags.keep_lsm = true;
+    c.image = profile(&[("capability", "cap"), ("landlock", "ll")]);
+    c.host = c.image.clone();
+    let v = c.decide();
+    assert!(refused_with(
+        &v,
+        |r| matches!(r, Refusal::LabelInvalid { lsm, .. } if lsm.is_empty())
+    ));
+}
+
+#[test]
+fn report_text_shows_the_diff_then_the_verdict() {
+    let mut c = Case::new();
+    c.host.lsms[1].fingerprint = fp("pol-2");
+    let text = c.decide().report_text();
+    let diff_at = text.find("selinux").unwrap();
+    let verdict_at = text.find("verdict: restore allowed").unwrap();
+    assert!(diff_at < verdict_at, "{text}");
+    assert!(
+        text.contains("warning: the selinux policy differs"),
+        "{text}"
+    );
+    c.integrity = IntegrityStatus::malformed(&crate::persist::RecordError::Missing {
+        field: "creds".into(),
+    });
+    let v = c.decide();
+    assert_eq!(v.exit_code(), 1);
+    assert!(
+        v.report_text().contains("creds is missing"),
+        "{}",
+        v.report_text()
+    );
 }
