@@ -7,6 +7,7 @@ use crate::failure::{Failure, OrFail};
 use crate::{RestoreArgs, VerdictFlags};
 use image_format::records::ProcessRecord;
 use image_format::{keys, VerifiedImage};
+use lsm_labels::creds_rules::IdLimits;
 use lsm_labels::persist::{profile_from_record, Persist};
 use lsm_labels::verdict::{
     decide, CallerContext, IntegrityStatus, LabelCheck, RestoreFlags, RestoreVerdict,
@@ -60,17 +61,23 @@ pub fn caller_context() -> Result<CallerContext, Failure> {
     let me = std::process::id() as i32;
     let (sec, _, _) = taskstate::read_thread_security(&HostView::live(), me, me)
         .or_fail(|| "cannot read ckpt's own credentials from /proc/self".into())?;
-    let initial_user_ns = std::fs::read_to_string("/proc/self/uid_map")
-        .map(|m| {
-            let f: Vec<&str> = m.split_whitespace().collect();
-            f == ["0", "0", "4294967295"]
-        })
-        .unwrap_or(true);
+    let read = |f: &str| std::fs::read_to_string(format!("/proc/self/{f}")).unwrap_or_default();
+    let (uid_map, gid_map, setgroups) = (read("uid_map"), read("gid_map"), read("setgroups"));
+    let initial_user_ns =
+        uid_map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    let mut creds = sec.creds;
+    creds.securebits = crate::sys::own_securebits()
+        .or_fail(|| "cannot read ckpt's own securebits (PR_GET_SECUREBITS)".into())?;
     Ok(CallerContext {
-        creds: sec.creds,
+        creds,
         no_new_privs: sec.no_new_privs,
         initial_user_ns,
-        id_limits: None,
+        // Inside a user namespace only the mapped ids can be set.
+        id_limits: if initial_user_ns {
+            None
+        } else {
+            IdLimits::from_proc(&uid_map, &gid_map, &setgroups)
+        },
     })
 }
 

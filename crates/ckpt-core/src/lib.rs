@@ -10,6 +10,7 @@
 //! - `model` (live state) and `persist` (conversion to stored records).
 #![deny(unsafe_code)]
 
+pub mod bench;
 pub mod dump;
 pub mod error;
 pub mod model;

@@ -88,8 +88,8 @@ pub fn parse_stat_fields(text: &str) -> Result<Vec<u64>, String> {
     let close = text
         .rfind(')')
         .ok_or_else(|| "malformed stat: no ')'".to_string())?;
-    // Fields 1 (pid) and 2 (comm) are not numeric-after-paren; field 3 is a char.
-    let mut v = vec![0u64; 3];
+    // Index 0 unused; fields 1 (pid), 2 (comm) and 3 (state, a letter) read as 0.
+    let mut v = vec![0u64; 4];
     for tok in text[close + 1..].split_whitespace().skip(1) {
         v.push(tok.parse::<i64>().map(|x| x as u64).unwrap_or(0));
     }

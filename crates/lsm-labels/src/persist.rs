@@ -595,6 +595,60 @@ mod tests {
         );
     }
 
+    /// Arbitrary bytes through prost and `from_record` never panic, and
+    /// whatever is accepted respects the bounds.
+    #[test]
+    fn garbage_records_never_panic() {
+        use prost::Message;
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let valid_task = task().to_record().encode_to_vec();
+        let valid_header = ImageSecurity {
+            profile: profile(),
+            ..Default::default()
+        }
+        .to_record()
+        .encode_to_vec();
+        for i in 0..20_000 {
+            // Half pure noise, half valid records with bytes flipped.
+            let mut buf = if i % 2 == 0 {
+                (0..(next() % 256))
+                    .map(|_| next() as u8)
+                    .collect::<Vec<u8>>()
+            } else if i % 4 == 1 {
+                valid_task.clone()
+            } else {
+                valid_header.clone()
+            };
+            if i % 2 == 1 {
+                for _ in 0..(1 + next() % 4) {
+                    let at = (next() as usize) % buf.len();
+                    buf[at] ^= next() as u8;
+                }
+            }
+            if let Ok(r) = TaskSecurityRecord::decode(buf.as_slice()) {
+                if let Ok(t) = TaskSecurity::from_record(&r) {
+                    assert!(t.creds.groups.len() <= MAX_GROUPS);
+                    assert!(t
+                        .seccomp_filters
+                        .iter()
+                        .all(|f| f.len() % 8 == 0 && !f.is_empty()));
+                }
+            }
+            if let Ok(r) = SecurityHeaderRecord::decode(buf.as_slice()) {
+                if let Ok(s) = ImageSecurity::from_record(&r) {
+                    assert!(s.profile.lsms.len() <= MAX_LSMS);
+                    assert!(s.profile.lsms.iter().all(|l| !l.name.is_empty()));
+                }
+            }
+        }
+    }
+
     #[test]
     fn ids_must_be_exactly_four() {
         let e = task_err(|r| r.creds.as_mut().unwrap().uids.pop().map(drop).unwrap());

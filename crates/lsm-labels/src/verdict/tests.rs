@@ -1013,7 +1013,11 @@ fn report_text_shows_the_diff_then_the_verdict() {
     let mut c = Case::new();
     c.host.lsms[1].fingerprint = fp("pol-2");
     let text = c.decide().report_text();
-    let diff_at = text.find("selinux").unwrap();
+    assert!(
+        text.starts_with("stack: image capability,selinux,bpf"),
+        "{text}"
+    );
+    let diff_at = text.find("  selinux     changed").unwrap();
     let verdict_at = text.find("verdict: restore allowed").unwrap();
     assert!(diff_at < verdict_at, "{text}");
     assert!(
