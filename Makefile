@@ -3,6 +3,7 @@
 #   make demo   build ckpt and run `ckpt demo`
 #   make test   the whole test suite (fmt, clippy, unit, end-to-end)
 #   make bench  speed figures against DESIGN 7
+#   make fuzz   fuzz the image reader (FUZZ_SECONDS=600)
 SHELL := /bin/bash
 CARGO ?= cargo
 
@@ -22,5 +23,12 @@ test: deps
 	CKPT_BIN=$(CURDIR)/target/release/ckpt $(CARGO) test --workspace --release
 
 bench: deps
-	$(CARGO) build --release -p ckpt-cli -p ckpt-core
 	./scripts/bench.sh
+
+# Coverage-guided fuzzing of the image reader (AddressSanitizer, needs
+# cargo-fuzz from crates.io; RUSTC_BOOTSTRAP stands in for nightly).
+FUZZ_SECONDS ?= 600
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	mkdir -p fuzz/corpus/verify_image_fixed_digests
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run verify_image_fixed_digests corpus/verify_image_fixed_digests seeds/verify_image -- -max_total_time=$(FUZZ_SECONDS)

@@ -29,7 +29,10 @@ fn fix_digests(d: &mut [u8]) {
     let trailer_offset = le_u64(d, n - 24);
     let trailer_len = le_u64(d, n - 16);
     if header_len > n
-        || trailer_offset.checked_add(trailer_len).and_then(|e| e.checked_add(24)) != Some(n as u64)
+        || trailer_offset
+            .checked_add(trailer_len)
+            .and_then(|e| e.checked_add(24))
+            != Some(n as u64)
     {
         return;
     }

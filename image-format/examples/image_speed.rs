@@ -18,8 +18,12 @@ fn main() {
         .next()
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
-    let mib: usize = args.next().map_or(1024, |s| s.parse().expect("MIB is a number"));
-    let chunk: Vec<u8> = (0..4 << 20).map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mib: usize = args
+        .next()
+        .map_or(1024, |s| s.parse().expect("MIB is a number"));
+    let chunk: Vec<u8> = (0..4 << 20)
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     let chunks = mib / 4;
     let total = (chunks * chunk.len()) as f64;
     let gib_s = |secs: f64| total / secs / (1u64 << 30) as f64;
@@ -53,12 +57,20 @@ fn main() {
     }
     out.sync_all().unwrap();
     let copy = t.elapsed().as_secs_f64();
-    println!("file copy (read+write+fsync): {:.3} s ({:.2} GiB/s)", copy, gib_s(copy));
+    println!(
+        "file copy (read+write+fsync): {:.3} s ({:.2} GiB/s)",
+        copy,
+        gib_s(copy)
+    );
     drop(out);
 
     let path = dir.join("image_speed.img");
     let t = Instant::now();
-    let mut w = ImageWriter::new(File::create(&path).unwrap(), &SecurityHeaderRecord::default()).unwrap();
+    let mut w = ImageWriter::new(
+        File::create(&path).unwrap(),
+        &SecurityHeaderRecord::default(),
+    )
+    .unwrap();
     let mut p = w.begin_pages(SectionKind::PAGES).unwrap();
     for _ in 0..chunks {
         p.write_all(&chunk).unwrap();

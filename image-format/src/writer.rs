@@ -19,7 +19,7 @@ use crate::records::SecurityHeaderRecord;
 
 /// Capacity of the writer's internal buffer. Writes at least this large go
 /// straight to the output without a copy.
-const WRITE_BUFFER_LEN: usize = 1 << 20;
+const WRITE_BUFFER_LEN: usize = 256 << 10;
 
 static ZERO_PAGE: [u8; PAGE_ALIGN as usize] = [0; PAGE_ALIGN as usize];
 

@@ -557,3 +557,51 @@ fn thousands_of_random_mutations_are_refused_without_panic() {
     }
     assert!(refused > 3900, "{refused}");
 }
+
+/// An image over 8 MiB is verified by a reading thread and a hashing
+/// thread; damage anywhere in it, including across 4 MiB chunk boundaries,
+/// is still found and named.
+#[test]
+fn damage_in_a_large_image_is_found_by_the_pipelined_verifier() {
+    let mut w = image_format::ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
+    let mut p = w.begin_pages(image_format::SectionKind::PAGES).unwrap();
+    p.write_all(&vec![0x11u8; (5 << 20) + 123]).unwrap();
+    p.finish().unwrap();
+    w.write_record(GOLDEN_TASK_KIND, &golden_task()).unwrap();
+    let mut p = w.begin_pages(image_format::SectionKind::PAGES).unwrap();
+    p.write_all(&vec![0x22u8; 6 << 20]).unwrap();
+    p.finish().unwrap();
+    let img = w.finish(None).unwrap();
+    let good = open(&img).unwrap();
+    let s = good.sections().to_vec();
+    assert_eq!(s.len(), 4);
+
+    // Last byte of the first page section, first byte of the record, a
+    // byte right at a 4 MiB chunk boundary, last byte of the last section.
+    let targets = [
+        (s[1].offset + s[1].len - 1, 1),
+        (s[2].offset, 2),
+        (4 << 20, 1),
+        (8 << 20, 3),
+        (s[3].offset + s[3].len - 1, 3),
+    ];
+    for (at, index) in targets {
+        let mut bad = img.clone();
+        bad[at as usize] ^= 0x40;
+        let err = expect_err(&bad);
+        assert!(
+            matches!(err, FormatError::SectionDigestMismatch { index: i, .. } if i == index),
+            "byte {at}: {err}"
+        );
+    }
+    // Padding before the second page section.
+    let pad_at = s[2].offset + s[2].len + 1;
+    assert!(pad_at < s[3].offset);
+    let mut bad = img.clone();
+    bad[pad_at as usize] = 0xff;
+    let err = expect_err(&bad);
+    assert!(
+        matches!(err, FormatError::NonZeroPadding { index: 3, offset } if offset == pad_at),
+        "{err}"
+    );
+}

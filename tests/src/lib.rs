@@ -79,8 +79,13 @@ impl Guarded {
                 Ok(())
             });
         }
+        // stdio on /dev/null too: a detached restore hands a fixture's
+        // foreign-pipe stdio over from the restoring ckpt, and a test that
+        // captures ckpt's output would then never see EOF.
         let child = cmd
             .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
         let pid = child.id() as i32;

@@ -25,6 +25,7 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     let opts = RestoreOptions {
         pid_ns: a.pid_ns,
         progress: show_progress(a.quiet),
+        plan: verdict.plan.clone(),
     };
     let restored = ckpt_core::restore(&img, &opts).map_err(|e| {
         if e.is_security_refusal() {
@@ -34,6 +35,9 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
         }
     })?;
     let pid = restored.pid();
+    for f in restored.files_opened_as_caller() {
+        eprintln!("notice: --files-as-caller: opened {f} with your authority");
+    }
     if let Some(pf) = &a.pidfile {
         if let Err(e) = write_pidfile(pf, pid) {
             let _ =

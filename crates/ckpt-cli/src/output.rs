@@ -46,7 +46,7 @@ mod tests {
     fn utc_time_known_points() {
         assert_eq!(utc_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(utc_time(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(utc_time(1_795_459_335), "2026-11-23T19:22:15Z");
+        assert_eq!(utc_time(1_795_461_735), "2026-11-23T19:22:15Z");
     }
     #[test]
     fn prot_string_matches_maps() {

@@ -7,7 +7,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![16, 256, 1024] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![16, 256, 1024]
+    } else {
+        sizes
+    };
     let dir = std::env::var("CKPT_BENCH_DIR").unwrap_or_else(|_| ".".into());
     match ckpt_core::bench::run(&sizes, std::path::Path::new(&dir)) {
         Ok(r) => print!("{}", ckpt_core::bench::format_table(&r)),

@@ -14,7 +14,9 @@ pub const EXIT_SECURITY: i32 = 3;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DumpError {
-    #[error("cannot read the security state (credentials, labels, seccomp) of pid {pid}: {detail}")]
+    #[error(
+        "cannot read the security state (credentials, labels, seccomp) of pid {pid}: {detail}"
+    )]
     Security { pid: i32, detail: String },
     #[error("cannot freeze pid {pid}: {source} (does it exist, and may this user ptrace it?)")]
     Freeze {
@@ -121,18 +123,38 @@ pub enum RestoreError {
         what: String,
         errno: i32,
     },
-    #[error("cannot restore pid {pid}: this kernel's {what}; restore on the kernel that dumped it")]
+    #[error(
+        "cannot restore pid {pid}: this kernel's {what}; restore on the kernel that dumped it"
+    )]
     KernelMismatch { pid: i32, what: String },
     #[error("cannot restore: the image is invalid: {0}")]
     BadImage(String),
     #[error("cannot restore: {0}")]
     Image(String),
+    #[error("refusing to restore pid {pid}: {source}")]
+    Security {
+        pid: i32,
+        #[source]
+        source: crate::security_apply::SecurityApplyError,
+    },
+    #[error("refusing to restore pid {pid}: its restored identity (uid {uid}) may not open {path} ({what}): {}; the process probably opened it before dropping privileges: restore with --files-as-caller to open it with your authority", std::io::Error::from_raw_os_error(*errno))]
+    FileDenied {
+        pid: i32,
+        uid: u32,
+        path: String,
+        what: String,
+        errno: i32,
+    },
 }
 
 impl RestoreError {
     /// Process exit code for this error (DESIGN 2).
     pub fn exit_code(&self) -> i32 {
-        EXIT_OPERATIONAL
+        match self {
+            RestoreError::Security { source, .. } if source.is_refusal() => EXIT_SECURITY,
+            RestoreError::FileDenied { .. } => EXIT_SECURITY,
+            _ => EXIT_OPERATIONAL,
+        }
     }
     /// Whether this is a refusal by a security rule (exit 3).
     pub fn is_security_refusal(&self) -> bool {

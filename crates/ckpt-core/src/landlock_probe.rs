@@ -81,9 +81,11 @@ pub fn probe(t: &mut dyn Tracer, peer: i32) -> Result<ProbeOutcome, TraceError> 
         t.syscall(libc::SYS_close, &[r as u64])?;
     }
     t.syscall(libc::SYS_close, &[pidfd as u64])?;
-    Ok(classify("pidfd_getfd", r).unwrap_or(ProbeOutcome::Inconclusive {
-        why: "neither kcmp nor pidfd_getfd is available in this kernel".into(),
-    }))
+    Ok(
+        classify("pidfd_getfd", r).unwrap_or(ProbeOutcome::Inconclusive {
+            why: "neither kcmp nor pidfd_getfd is available in this kernel".into(),
+        }),
+    )
 }
 
 /// Whether Landlock is in this host's LSM stack.
@@ -227,7 +229,10 @@ mod tests {
             answers: vec![1],
         };
         assert_eq!(probe(&mut t, 77).unwrap(), ProbeOutcome::Outside);
-        assert_eq!(t.calls, vec![(libc::SYS_kcmp, vec![4242, 77, KCMP_VM, 0, 0])]);
+        assert_eq!(
+            t.calls,
+            vec![(libc::SYS_kcmp, vec![4242, 77, KCMP_VM, 0, 0])]
+        );
     }
 
     #[test]
@@ -270,7 +275,10 @@ mod tests {
             calls: vec![],
             answers: vec![-(libc::ENOSYS as i64), 9, -(libc::EPERM as i64), 0],
         };
-        assert!(matches!(probe(&mut t, 77).unwrap(), ProbeOutcome::Denied { .. }));
+        assert!(matches!(
+            probe(&mut t, 77).unwrap(),
+            ProbeOutcome::Denied { .. }
+        ));
     }
 
     #[test]
@@ -279,6 +287,9 @@ mod tests {
             calls: vec![],
             answers: vec![-(libc::ESRCH as i64)],
         };
-        assert!(matches!(probe(&mut t, 77).unwrap(), ProbeOutcome::Inconclusive { .. }));
+        assert!(matches!(
+            probe(&mut t, 77).unwrap(),
+            ProbeOutcome::Inconclusive { .. }
+        ));
     }
 }

@@ -13,12 +13,18 @@
 pub mod bench;
 pub mod dump;
 pub mod error;
+pub mod landlock_probe;
 pub mod model;
 pub mod persist;
 pub mod procfs;
 pub mod ptrace;
 pub mod restore;
+pub mod seccomp;
+pub mod security_apply;
+pub mod security_dump;
+pub mod security_restore;
 mod sys;
+mod sys_security;
 pub mod task_security;
 
 use std::fs::File;
@@ -69,6 +75,11 @@ pub struct RestoreOptions {
     pub pid_ns: bool,
     /// Show progress on stderr.
     pub progress: bool,
+    /// The restore verdict's plan (`RestoreVerdict::plan`): credentials,
+    /// labels and confinement per task, and whose authority reopens files.
+    /// `None` (callers that did not run the verdict): the task keeps the
+    /// caller's credentials and gets the image's confinement.
+    pub plan: Option<lsm_labels::verdict::RestorePlan>,
 }
 
 struct CountingWriter<W: Write> {
@@ -97,10 +108,40 @@ fn dump_frozen<W: Write>(
 ) -> Result<(W, DumpReport), DumpError> {
     let proc = procfs::LiveProc::new(pid);
     let t0 = Instant::now();
+    // Security state first: a task whose confinement cannot be captured
+    // (Landlock, an unreadable seccomp filter) is refused before anything
+    // else, and its seccomp filters are suspended while ckpt works in it.
+    let security = {
+        let t = frozen
+            .tracee
+            .as_mut()
+            .expect("tracee present until release");
+        security_dump::capture(t, pid).map_err(|e| {
+            if e.is_confinement() {
+                DumpError::Confinement {
+                    pid,
+                    what: e.to_string(),
+                }
+            } else {
+                DumpError::Security {
+                    pid,
+                    detail: e.to_string(),
+                }
+            }
+        })?
+    };
     let (mut state, ranges) = dump::collect(frozen, &proc)?;
+    state.security = security;
     let total: u64 = ranges.iter().map(|r| r.1).sum();
     let img = |e: image_format::FormatError| DumpError::Image(e.to_string());
-    let mut w = ImageWriter::new(CountingWriter { inner: out, count: 0 }, &opts.security).map_err(img)?;
+    let mut w = ImageWriter::new(
+        CountingWriter {
+            inner: out,
+            count: 0,
+        },
+        &opts.security,
+    )
+    .map_err(img)?;
     {
         let mut pages = w.begin_pages(SectionKind::PAGES).map_err(img)?;
         let progress = opts.progress;
@@ -117,7 +158,7 @@ fn dump_frozen<W: Write>(
         }
     }
     let mut record: ProcessRecord = persist::to_record(&state);
-    record.security = Some(task_security::read_task_security(pid, pid)?);
+    record.security = Some(lsm_labels::persist::Persist::to_record(&state.security));
     w.write_record(SectionKind::PROCESS, &record).map_err(img)?;
     let cw = w.finish(opts.sign_key.as_ref()).map_err(img)?;
     let report = DumpReport {
@@ -145,7 +186,11 @@ fn end_target(frozen: dump::FrozenTask, pid: i32, leave_running: bool) -> Result
 
 /// Dump `pid` into a stream (for `-o -`). The target is killed after the
 /// last byte is written and flushed (or detached with `leave_running`).
-pub fn dump_to_writer(pid: i32, out: impl Write, opts: &DumpOptions) -> Result<DumpReport, DumpError> {
+pub fn dump_to_writer(
+    pid: i32,
+    out: impl Write,
+    opts: &DumpOptions,
+) -> Result<DumpReport, DumpError> {
     let mut frozen = dump::FrozenTask::freeze(pid)?;
     let (mut out, report) = dump_frozen(&mut frozen, pid, out, opts)?;
     out.flush().map_err(|source| DumpError::WriteImage {
@@ -189,7 +234,9 @@ pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpRep
         file.sync_all().map_err(werr(&tmp))?;
         drop(file);
         std::fs::rename(&tmp, path).map_err(werr(path))?;
-        File::open(&dir).and_then(|d| d.sync_all()).map_err(werr(&dir))?;
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(werr(&dir))?;
         Ok(report)
     })();
     match result {
@@ -222,7 +269,10 @@ pub fn load_process(image: &VerifiedImage) -> Result<model::ProcessState, Restor
 /// Restore the process of a verified image (the caller has already
 /// consulted the security verdict). Returns the running process; on
 /// failure nothing that was created stays alive.
-pub fn restore(image: &VerifiedImage, opts: &RestoreOptions) -> Result<RestoredProcess, RestoreError> {
+pub fn restore(
+    image: &VerifiedImage,
+    opts: &RestoreOptions,
+) -> Result<RestoredProcess, RestoreError> {
     let state = load_process(image)?;
     if opts.pid_ns {
         return Err(RestoreError::PidNsUnsupported { pid: state.pid });
@@ -230,7 +280,11 @@ pub fn restore(image: &VerifiedImage, opts: &RestoreOptions) -> Result<RestoredP
     let base = match image.sections_of(SectionKind::PAGES).next() {
         Some(s) => s.offset,
         None if state.page_runs.is_empty() => 0,
-        None => return Err(RestoreError::BadImage("page runs without a pages section".into())),
+        None => {
+            return Err(RestoreError::BadImage(
+                "page runs without a pages section".into(),
+            ))
+        }
     };
     if opts.progress {
         eprintln!(
@@ -239,11 +293,17 @@ pub fn restore(image: &VerifiedImage, opts: &RestoreOptions) -> Result<RestoredP
             state.stored_bytes() >> 20
         );
     }
+    let security = security_restore::TaskSecurityPlan::new(
+        opts.plan.as_ref(),
+        state.pid,
+        Some(&state.security),
+    )?;
     restore::rebuild(
         &state,
         &restore::PagesSource {
             file: image.file(),
             base,
         },
+        &security,
     )
 }

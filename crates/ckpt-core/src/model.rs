@@ -30,11 +30,39 @@ pub struct Vma {
     pub prot: u32,
     pub shared: bool,
     pub growsdown: bool,
+    /// VM flags that madvise(2) sets and that /proc/PID/maps does not show
+    /// (`madvise_bits` below): restored so that neighbouring mappings stay
+    /// as separate as they were (the kernel merges VMAs whose flags agree).
+    pub madvise: u32,
     pub backing: VmaBacking,
     pub name: String,
     pub offset: u64,
     pub dev: u64,
     pub ino: u64,
+}
+
+/// Bits of [`Vma::madvise`]: smaps `VmFlags` mnemonic and the madvise(2)
+/// advice that sets the flag.
+pub mod madvise_bits {
+    pub const NOHUGEPAGE: u32 = 1;
+    pub const HUGEPAGE: u32 = 2;
+    pub const DONTDUMP: u32 = 4;
+    pub const DONTFORK: u32 = 8;
+    pub const WIPEONFORK: u32 = 16;
+    /// (bit, smaps mnemonic, madvise advice)
+    pub const ALL: [(u32, &str, i32); 5] = [
+        (NOHUGEPAGE, "nh", libc::MADV_NOHUGEPAGE),
+        (HUGEPAGE, "hg", libc::MADV_HUGEPAGE),
+        (DONTDUMP, "dd", libc::MADV_DONTDUMP),
+        (DONTFORK, "dc", libc::MADV_DONTFORK),
+        (WIPEONFORK, "wf", libc::MADV_WIPEONFORK),
+    ];
+    /// The bits named by one smaps `VmFlags:` line.
+    pub fn from_vmflags(line: &str) -> u32 {
+        line.split_whitespace()
+            .filter_map(|w| ALL.iter().find(|(_, m, _)| *m == w).map(|(b, _, _)| *b))
+            .fold(0, |a, b| a | b)
+    }
 }
 
 impl Vma {
@@ -93,9 +121,14 @@ pub struct Rseq {
 pub enum FdTarget {
     RegularFile(FileId),
     Directory(FileId),
-    CharDevice { path: String, rdev: u64 },
+    CharDevice {
+        path: String,
+        rdev: u64,
+    },
     /// One end of a pipe whose both ends the task holds.
-    Pipe { ino: u64 },
+    Pipe {
+        ino: u64,
+    },
     /// fd 0-2 on a terminal or foreign pipe: the restorer's own fd is used.
     InheritedStdio,
 }
@@ -108,6 +141,8 @@ pub struct OpenFd {
     /// open flags including O_CLOEXEC.
     pub flags: u32,
     pub pos: u64,
+    /// A lower fd sharing this fd's open file description.
+    pub same_file_as: Option<i32>,
 }
 
 /// A pipe with both ends in the task, and the bytes buffered in it.
@@ -133,6 +168,8 @@ pub struct ProcessState {
     pub sigactions: Vec<SigAction>,
     /// (ss_sp, ss_flags, ss_size); None when disabled.
     pub sigaltstack: Option<(u64, u32, u64)>,
+    /// SHA-256 of the dumping kernel's vdso bytes (empty when unknown).
+    pub vdso_sha256: Vec<u8>,
     pub vmas: Vec<Vma>,
     pub page_runs: Vec<PageRun>,
     pub mm: MmFields,
@@ -141,6 +178,9 @@ pub struct ProcessState {
     pub rseq: Option<Rseq>,
     pub fds: Vec<OpenFd>,
     pub pipes: Vec<PipeState>,
+    /// Credentials, labels, no_new_privs, seccomp mode and filters,
+    /// securebits (the shared lsm-labels type, stored as TaskSecurityRecord).
+    pub security: lsm_labels::TaskSecurity,
 }
 
 impl ProcessState {

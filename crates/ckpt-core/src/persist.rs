@@ -3,6 +3,7 @@
 //! it takes from the image (bounds, alignment, overlaps) and never panics.
 
 use image_format::records as rec;
+use lsm_labels::persist::Persist;
 
 use crate::dump::PAGE;
 use crate::model::*;
@@ -101,8 +102,6 @@ fn fid_back(f: &Option<rec::FileIdRecord>) -> FileId {
 pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
     rec::ProcessRecord {
         pid: s.pid,
-        // Filled by the caller (ckpt-cli reads it through lsm-labels before the dump).
-        security: None,
         comm: s.comm.clone(),
         exe: Some(fid(&s.exe)),
         cwd: Some(fid(&s.cwd)),
@@ -131,6 +130,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
                 prot: v.prot,
                 shared: v.shared,
                 growsdown: v.growsdown,
+                madvise: v.madvise,
                 kind: match v.backing {
                     VmaBacking::Anonymous => rec::VmaKind::Anonymous,
                     VmaBacking::FilePrivate => rec::VmaKind::FilePrivate,
@@ -214,6 +214,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
                     }
                     FdTarget::InheritedStdio => r.kind = rec::FdKind::InheritedStdio as i32,
                 }
+                r.same_file_as = o.same_file_as;
                 r
             })
             .collect(),
@@ -226,7 +227,11 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
             })
             .collect(),
         no_new_privs: s.no_new_privs,
-        sigaltstack: s.sigaltstack.map(|(sp, flags, size)| rec::SigaltstackRecord { sp, flags, size }),
+        sigaltstack: s
+            .sigaltstack
+            .map(|(sp, flags, size)| rec::SigaltstackRecord { sp, flags, size }),
+        security: Some(s.security.to_record()),
+        vdso_sha256: s.vdso_sha256.clone(),
     }
 }
 
@@ -240,7 +245,10 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
         return Err("process record is larger than any real process".into());
     }
     if r.auxv.len() > 128 {
-        return Err(format!("auxv has {} words, more than the kernel keeps", r.auxv.len()));
+        return Err(format!(
+            "auxv has {} words, more than the kernel keeps",
+            r.auxv.len()
+        ));
     }
     let regs = r.regs.as_ref().ok_or("no registers recorded")?;
     let mut vmas = Vec::with_capacity(r.vmas.len());
@@ -255,7 +263,10 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             _ => return Err(format!("VMA {:#x} has unknown kind {}", v.start, v.kind)),
         };
         if v.start >= v.end || v.start % PAGE != 0 || v.end % PAGE != 0 || v.start < last_end {
-            return Err(format!("VMA {:#x}-{:#x} is not page-aligned, empty or out of order", v.start, v.end));
+            return Err(format!(
+                "VMA {:#x}-{:#x} is not page-aligned, empty or out of order",
+                v.start, v.end
+            ));
         }
         if v.prot > 7 {
             return Err(format!("VMA {:#x} has protection {}", v.start, v.prot));
@@ -267,6 +278,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             prot: v.prot,
             shared: v.shared,
             growsdown: v.growsdown,
+            madvise: v.madvise & 0x1f,
             backing,
             name: v.name.clone(),
             offset: v.offset,
@@ -276,8 +288,12 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
     }
     let mut page_runs = Vec::with_capacity(r.page_runs.len().min(1 << 20));
     for p in &r.page_runs {
-        let ok_align = p.vaddr % PAGE == 0 && p.len % PAGE == 0 && p.len > 0 && p.section_offset % PAGE == 0;
-        let in_section = p.section_offset.checked_add(p.len).is_some_and(|e| e <= pages_len);
+        let ok_align =
+            p.vaddr % PAGE == 0 && p.len % PAGE == 0 && p.len > 0 && p.section_offset % PAGE == 0;
+        let in_section = p
+            .section_offset
+            .checked_add(p.len)
+            .is_some_and(|e| e <= pages_len);
         let end = p.vaddr.checked_add(p.len);
         // Every byte must fall inside recorded, non-special, non-file-shared VMAs.
         let covered = end.is_some_and(|end| {
@@ -286,8 +302,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
                 if v.end <= at {
                     continue;
                 }
-                if v.start > at
-                    || matches!(v.backing, VmaBacking::Special | VmaBacking::FileShared)
+                if v.start > at || matches!(v.backing, VmaBacking::Special | VmaBacking::FileShared)
                 {
                     return false;
                 }
@@ -332,18 +347,39 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             },
             Ok(rec::FdKind::Pipe) => {
                 if !r.pipes.iter().any(|p| p.ino == f.pipe_ino) {
-                    return Err(format!("fd {} names pipe {} that is not recorded", f.fd, f.pipe_ino));
+                    return Err(format!(
+                        "fd {} names pipe {} that is not recorded",
+                        f.fd, f.pipe_ino
+                    ));
                 }
                 FdTarget::Pipe { ino: f.pipe_ino }
             }
             Ok(rec::FdKind::InheritedStdio) if f.fd <= 2 => FdTarget::InheritedStdio,
             _ => return Err(format!("fd {} has unknown kind {}", f.fd, f.kind)),
         };
+        if let Some(k) = f.same_file_as {
+            let earlier = fds.iter().any(|o: &OpenFd| {
+                o.fd == k
+                    && matches!(
+                        o.target,
+                        FdTarget::RegularFile(_)
+                            | FdTarget::Directory(_)
+                            | FdTarget::CharDevice { .. }
+                    )
+            });
+            if k >= f.fd || !earlier {
+                return Err(format!(
+                    "fd {} shares its file with fd {k}, which is not an earlier file fd",
+                    f.fd
+                ));
+            }
+        }
         fds.push(OpenFd {
             fd: f.fd,
             target,
             flags: f.flags,
             pos: f.pos,
+            same_file_as: f.same_file_as,
         });
     }
     for p in &r.pipes {
@@ -352,6 +388,13 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
         }
     }
     let mm = r.mm.clone().unwrap_or_default();
+    let security = lsm_labels::TaskSecurity::from_record(
+        r.security
+            .as_ref()
+            .ok_or("no security record for the task")?,
+    )
+    .map_err(|e| e.to_string())?;
+
     Ok(ProcessState {
         pid: r.pid,
         comm: r.comm.clone(),
@@ -376,6 +419,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             })
             .collect(),
         sigaltstack: r.sigaltstack.as_ref().map(|s| (s.sp, s.flags, s.size)),
+        vdso_sha256: r.vdso_sha256.clone(),
         vmas,
         page_runs,
         mm: MmFields {
@@ -412,5 +456,6 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
                 data: p.data.clone(),
             })
             .collect(),
+        security,
     })
 }

@@ -39,6 +39,28 @@ pub fn makedev(major: u64, minor: u64) -> u64 {
         | (minor & 0xff)
 }
 
+/// The madvise-settable VM flags of each mapping in /proc/PID/smaps, keyed
+/// by start address (see `model::madvise_bits`).
+pub fn parse_smaps_vmflags(text: &str) -> std::collections::HashMap<u64, u32> {
+    let mut out = std::collections::HashMap::new();
+    let mut current: Option<u64> = None;
+    for line in text.lines() {
+        if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if let Some(start) = current.take() {
+                out.insert(start, crate::model::madvise_bits::from_vmflags(flags));
+            }
+        } else if let Some((range, _)) = line.split_once(' ') {
+            // A mapping header: "start-end perms offset dev inode path".
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(a), Ok(_)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                    current = Some(a);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parse /proc/PID/maps. Malformed lines are an error naming the line.
 pub fn parse_maps(text: &str) -> Result<Vec<MapsEntry>, String> {
     let mut out = Vec::new();
@@ -103,6 +125,16 @@ pub fn status_field<'a>(status: &'a str, key: &str) -> Option<&'a str> {
             .and_then(|r| r.strip_prefix(':'))
             .map(str::trim)
     })
+}
+
+/// Signals whose disposition is not SIG_DFL (`SigCgt | SigIgn` of
+/// /proc/PID/status), bit n-1 for signal n; all ones when unknown.
+pub fn non_default_signals(status: &str) -> u64 {
+    let mask = |k: &str| status_field(status, k).and_then(|v| u64::from_str_radix(v, 16).ok());
+    match (mask("SigCgt"), mask("SigIgn")) {
+        (Some(c), Some(i)) => c | i,
+        _ => u64::MAX,
+    }
 }
 
 /// Parsed /proc/PID/fdinfo/N.
@@ -183,7 +215,9 @@ impl ProcSource for LiveProc {
         let f = self
             .pagemap
             .get_or_init(|| File::open(self.dir.join("pagemap")));
-        let f = f.as_ref().map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+        let f = f
+            .as_ref()
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
         let mut raw = vec![0u8; npages * 8];
         f.read_exact_at(&mut raw, start / 4096 * 8)?;
         Ok(raw
@@ -227,9 +261,49 @@ mod tests {
     }
 
     #[test]
+    fn non_default_signals_from_status() {
+        let st = "SigIgn:\t0000000000001000\nSigCgt:\t0000000180000002\n";
+        assert_eq!(non_default_signals(st), 0x1_8000_1002);
+        assert_eq!(non_default_signals("Name: x\n"), u64::MAX);
+    }
+
+    #[test]
     fn fdinfo_flags_are_octal() {
         let i = parse_fdinfo("pos:\t12\nflags:\t02100002\nmnt_id:\t3\n");
         assert_eq!(i.pos, 12);
         assert_eq!(i.flags, 0o2100002);
+    }
+}
+
+#[cfg(test)]
+mod smaps_tests {
+    use super::parse_smaps_vmflags;
+    use crate::model::madvise_bits::*;
+
+    // Captured from /proc/PID/smaps of a Rust program on Linux 6.18 (the
+    // main thread's sigaltstack is mapped with MAP_STACK, hence `nh`).
+    const SMAPS: &str = "\
+7f839aad5000-7f839aad7000 rw-p 00000000 00:00 0 
+Size:                  8 kB
+Rss:                   8 kB
+VmFlags: rd wr mr mw me ac nh 
+7f839aad7000-7f839aad9000 rw-p 00000000 00:00 0 
+Size:                  8 kB
+VmFlags: rd wr mr mw me ac 
+7fff74391000-7fff743b2000 rw-p 00000000 00:00 0                          [stack]
+Size:                132 kB
+VmFlags: rd wr mr mw me gd ac dd dc wf hg
+";
+
+    #[test]
+    fn vmflags_are_keyed_by_start_and_decoded() {
+        let m = parse_smaps_vmflags(SMAPS);
+        assert_eq!(m[&0x7f83_9aad_5000], NOHUGEPAGE);
+        assert_eq!(m[&0x7f83_9aad_7000], 0);
+        assert_eq!(
+            m[&0x7fff_7439_1000],
+            HUGEPAGE | DONTDUMP | DONTFORK | WIPEONFORK
+        );
+        assert_eq!(m.len(), 3);
     }
 }

@@ -132,16 +132,20 @@ impl Tracee {
     }
 
     pub fn get_xstate(&self) -> Result<Vec<u8>, TraceError> {
-        sys::get_xstate(self.pid.as_raw()).map_err(|e| ioerr("PTRACE_GETREGSET NT_X86_XSTATE", self.pid.as_raw(), e))
+        sys::get_xstate(self.pid.as_raw())
+            .map_err(|e| ioerr("PTRACE_GETREGSET NT_X86_XSTATE", self.pid.as_raw(), e))
     }
     pub fn set_xstate(&self, area: &[u8]) -> Result<(), TraceError> {
-        sys::set_xstate(self.pid.as_raw(), area).map_err(|e| ioerr("PTRACE_SETREGSET NT_X86_XSTATE", self.pid.as_raw(), e))
+        sys::set_xstate(self.pid.as_raw(), area)
+            .map_err(|e| ioerr("PTRACE_SETREGSET NT_X86_XSTATE", self.pid.as_raw(), e))
     }
     pub fn get_sigmask(&self) -> Result<u64, TraceError> {
-        sys::get_sigmask(self.pid.as_raw()).map_err(|e| ioerr("PTRACE_GETSIGMASK", self.pid.as_raw(), e))
+        sys::get_sigmask(self.pid.as_raw())
+            .map_err(|e| ioerr("PTRACE_GETSIGMASK", self.pid.as_raw(), e))
     }
     pub fn set_sigmask(&self, mask: u64) -> Result<(), TraceError> {
-        sys::set_sigmask(self.pid.as_raw(), mask).map_err(|e| ioerr("PTRACE_SETSIGMASK", self.pid.as_raw(), e))
+        sys::set_sigmask(self.pid.as_raw(), mask)
+            .map_err(|e| ioerr("PTRACE_SETSIGMASK", self.pid.as_raw(), e))
     }
     pub fn get_rseq(&self) -> Result<Option<sys::RseqConfig>, TraceError> {
         sys::get_rseq_config(self.pid.as_raw())
@@ -219,7 +223,7 @@ impl Tracer for Tracee {
                             "{other:?} (syscall {nr} at {:#x}, now rip {:#x} rax {:#x}, fault address {addr:#x})",
                             self.syscall_ip, at.0, at.1
                         ),
-                    })
+                    });
                 }
                 Err(e) => return Err(perr("waitpid", pid, e)),
             }
@@ -229,7 +233,11 @@ impl Tracer for Tracee {
             return Err(TraceError::UnexpectedStop {
                 op: "injected system call",
                 pid,
-                status: format!("stopped at {:#x}, expected {:#x}", out.rip, self.syscall_ip + 2),
+                status: format!(
+                    "stopped at {:#x}, expected {:#x}",
+                    out.rip,
+                    self.syscall_ip + 2
+                ),
             });
         }
         Ok(out.rax as i64)
@@ -246,7 +254,11 @@ impl Tracer for Tracee {
         )
         .map_err(|e| perr("process_vm_readv", self.pid.as_raw(), e))?;
         if n != len {
-            return Err(perr("process_vm_readv (short)", self.pid.as_raw(), Errno::EFAULT));
+            return Err(perr(
+                "process_vm_readv (short)",
+                self.pid.as_raw(),
+                Errno::EFAULT,
+            ));
         }
         Ok(())
     }
@@ -261,7 +273,11 @@ impl Tracer for Tracee {
         )
         .map_err(|e| perr("process_vm_writev", self.pid.as_raw(), e))?;
         if n != data.len() {
-            return Err(perr("process_vm_writev (short)", self.pid.as_raw(), Errno::EFAULT));
+            return Err(perr(
+                "process_vm_writev (short)",
+                self.pid.as_raw(),
+                Errno::EFAULT,
+            ));
         }
         Ok(())
     }

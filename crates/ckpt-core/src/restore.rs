@@ -20,6 +20,7 @@ use crate::error::RestoreError;
 use crate::model::*;
 use crate::procfs;
 use crate::ptrace::{find_syscall_insn, Regs, Tracee, Tracer};
+use crate::security_restore::{inject, SecurityRun, TaskSecurityPlan};
 
 const ERESTARTSYS: i64 = -512;
 const ERESTARTNOINTR: i64 = -513;
@@ -100,11 +101,17 @@ impl ExitStatus {
 #[derive(Debug)]
 pub struct RestoredProcess {
     pid: i32,
+    files_as_caller: Vec<String>,
 }
 
 impl RestoredProcess {
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+    /// With `--files-as-caller`: each file and mapping reopened with the
+    /// caller's authority, as `PATH (what)`, for the notice (DESIGN 3.7).
+    pub fn files_opened_as_caller(&self) -> &[String] {
+        &self.files_as_caller
     }
     /// Wait for the process to end.
     pub fn wait(self) -> std::io::Result<ExitStatus> {
@@ -156,7 +163,10 @@ pub fn preflight(state: &ProcessState) -> Result<(), RestoreError> {
         .iter()
         .filter(|v| v.backing == VmaBacking::Special && v.name != "[vsyscall]")
         .collect();
-    let mut a: Vec<(String, u64)> = here.iter().map(|m| (m.name.clone(), m.end - m.start)).collect();
+    let mut a: Vec<(String, u64)> = here
+        .iter()
+        .map(|m| (m.name.clone(), m.end - m.start))
+        .collect();
     let mut b: Vec<(String, u64)> = recorded.iter().map(|v| (v.name.clone(), v.len())).collect();
     a.sort();
     b.sort();
@@ -165,6 +175,22 @@ pub fn preflight(state: &ProcessState) -> Result<(), RestoreError> {
             pid,
             what: format!("vdso/vvar layout {a:?} differs from the image's {b:?}"),
         });
+    }
+    if !state.vdso_sha256.is_empty() {
+        let ours = here.iter().find(|m| m.name == "[vdso]").and_then(|m| {
+            use std::os::unix::fs::FileExt;
+            let mut code = vec![0u8; (m.end - m.start) as usize];
+            let mem = File::open("/proc/self/mem").ok()?;
+            mem.read_exact_at(&mut code, m.start).ok()?;
+            use sha2::Digest;
+            Some(sha2::Sha256::digest(&code).to_vec())
+        });
+        if ours.as_deref() != Some(state.vdso_sha256.as_slice()) {
+            return Err(RestoreError::KernelMismatch {
+                pid,
+                what: "vdso differs from the one the image was dumped with".into(),
+            });
+        }
     }
     for v in &state.vmas {
         if matches!(v.backing, VmaBacking::FilePrivate | VmaBacking::FileShared) {
@@ -195,42 +221,88 @@ fn check_identity(pid: i32, path: &str, dev: u64, ino: u64) -> Result<(), Restor
     Ok(())
 }
 
+/// Create the stopped task with PID `pid`. A PID held only by a zombie
+/// (e.g. the target a dump just killed, not yet reaped by its parent) is
+/// waited for briefly.
+fn claim_pid(pid: i32) -> Result<i32, RestoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match crate::sys::clone_stopped_child(Some(pid)) {
+            Ok(child) => return Ok(child),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|t| {
+                        let close = t.rfind(')')?;
+                        t[close + 1..].split_whitespace().next().map(str::to_string)
+                    });
+                let going = matches!(state.as_deref(), None | Some("Z") | Some("X"));
+                if !going || std::time::Instant::now() >= deadline {
+                    return Err(RestoreError::PidTaken { pid });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                return Err(RestoreError::NoCapability { pid })
+            }
+            Err(e) => return Err(RestoreError::Create { pid, source: e }),
+        }
+    }
+}
+
 /// Restore `state`, reading page contents from `pages`.
-pub fn rebuild(state: &ProcessState, pages: &PagesSource<'_>) -> Result<RestoredProcess, RestoreError> {
+pub fn rebuild(
+    state: &ProcessState,
+    pages: &PagesSource<'_>,
+    security: &TaskSecurityPlan,
+) -> Result<RestoredProcess, RestoreError> {
     let pid = state.pid;
     preflight(state)?;
-    let child = crate::sys::clone_stopped_child(Some(pid)).map_err(|e| match e.raw_os_error() {
-        Some(libc::EEXIST) => RestoreError::PidTaken { pid },
-        Some(libc::EPERM) => RestoreError::NoCapability { pid },
-        _ => RestoreError::Create { pid, source: e },
-    })?;
+    let child = claim_pid(pid)?;
     let tracee = match Tracee::adopt_stopped_child(child) {
         Ok(t) => t,
         Err(source) => {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None);
             return Err(RestoreError::Trace { pid, source });
         }
     };
     let mut guard = ChildGuard(Some(tracee));
+    let files_as_caller;
     {
         let t = guard.0.as_mut().expect("tracee present");
-        let mut r = Rebuilder { t, state, pid };
+        let mut r = Rebuilder {
+            t,
+            state,
+            pid,
+            sec: SecurityRun::new(security, pid),
+        };
         r.run(pages)?;
+        files_as_caller = std::mem::take(&mut r.sec.opened_as_caller);
     }
     let t = guard.0.take().expect("tracee present");
     if let Err(source) = t.detach() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
         return Err(RestoreError::Trace { pid, source });
     }
-    Ok(RestoredProcess { pid })
+    Ok(RestoredProcess {
+        pid,
+        files_as_caller,
+    })
 }
 
 struct Rebuilder<'a> {
     t: &'a mut Tracee,
     state: &'a ProcessState,
     pid: i32,
+    sec: SecurityRun<'a>,
 }
 
 impl Rebuilder<'_> {
@@ -238,7 +310,10 @@ impl Rebuilder<'_> {
         let v = self
             .t
             .syscall(nr, args)
-            .map_err(|source| RestoreError::Trace { pid: self.pid, source })?;
+            .map_err(|source| RestoreError::Trace {
+                pid: self.pid,
+                source,
+            })?;
         if (-4095..0).contains(&v) {
             return Err(RestoreError::Injected {
                 pid: self.pid,
@@ -250,27 +325,38 @@ impl Rebuilder<'_> {
     }
 
     fn trace<T>(&self, r: Result<T, crate::ptrace::TraceError>) -> Result<T, RestoreError> {
-        r.map_err(|source| RestoreError::Trace { pid: self.pid, source })
+        r.map_err(|source| RestoreError::Trace {
+            pid: self.pid,
+            source,
+        })
     }
 
     /// Open `path` inside the task (path written to scratch); returns the fd.
-    fn open_in_task(&mut self, scratch: u64, path: &str, flags: u64, what: &str) -> Result<u64, RestoreError> {
+    fn open_in_task(
+        &mut self,
+        scratch: u64,
+        path: &str,
+        flags: u64,
+        what: &str,
+    ) -> Result<u64, RestoreError> {
         let mut b = path.as_bytes().to_vec();
         b.push(0);
         let w = self.t.write_mem(scratch, &b);
         self.trace(w)?;
         let v = self
             .t
-            .syscall(libc::SYS_openat, &[libc::AT_FDCWD as u64, scratch, flags, 0])
-            .map_err(|source| RestoreError::Trace { pid: self.pid, source })?;
-        if v < 0 {
-            return Err(RestoreError::Open {
+            .syscall(
+                libc::SYS_openat,
+                &[libc::AT_FDCWD as u64, scratch, flags, 0],
+            )
+            .map_err(|source| RestoreError::Trace {
                 pid: self.pid,
-                path: path.to_string(),
-                what: what.to_string(),
-                errno: (-v) as i32,
-            });
+                source,
+            })?;
+        if v < 0 {
+            return Err(self.sec.open_failed(path, what, (-v) as i32));
         }
+        self.sec.note_open(path, what);
         Ok(v as u64)
     }
 
@@ -308,6 +394,7 @@ impl Rebuilder<'_> {
         self.t.set_syscall_ip(vdso.start + off);
         let r = self.t.set_sigmask(!0);
         self.trace(r)?;
+        self.sec.begin(self.t);
 
         // 2. Drop the rseq area inherited from us, then all of our memory.
         let rseq = self.t.get_rseq();
@@ -315,7 +402,12 @@ impl Rebuilder<'_> {
             self.call(
                 "rseq(unregister)",
                 libc::SYS_rseq,
-                &[c.rseq_abi_pointer, c.rseq_abi_size as u64, 1, c.signature as u64],
+                &[
+                    c.rseq_abi_pointer,
+                    c.rseq_abi_size as u64,
+                    1,
+                    c.signature as u64,
+                ],
             )?;
         }
         let mut keep: Vec<(u64, u64)> = specials.iter().map(|m| (m.start, m.end)).collect();
@@ -341,9 +433,8 @@ impl Rebuilder<'_> {
         let mut taken: Vec<(u64, u64)> = keep.clone();
         taken.extend(targets.iter().map(|v| (v.start, v.end)));
         taken.extend(st.vmas.iter().map(|v| (v.start, v.end)));
-        let park = free_gap(&taken, total, 0x1000_0000_0000).ok_or(RestoreError::BadImage(
-            "no room to move the vdso".into(),
-        ))?;
+        let park = free_gap(&taken, total, 0x1000_0000_0000)
+            .ok_or(RestoreError::BadImage("no room to move the vdso".into()))?;
         let mut parked = Vec::new();
         let mut at = park;
         for m in &specials {
@@ -351,7 +442,13 @@ impl Rebuilder<'_> {
             self.call(
                 &format!("mremap {}", m.name),
                 libc::SYS_mremap,
-                &[m.start, len, len, (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64, at],
+                &[
+                    m.start,
+                    len,
+                    len,
+                    (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64,
+                    at,
+                ],
             )?;
             if m.name == "[vdso]" {
                 self.t.set_syscall_ip(at + off);
@@ -360,17 +457,22 @@ impl Rebuilder<'_> {
             at += len;
         }
         for (name, from, len) in parked {
-            let to = targets
-                .iter()
-                .find(|v| v.name == name)
-                .ok_or_else(|| RestoreError::KernelMismatch {
+            let to = targets.iter().find(|v| v.name == name).ok_or_else(|| {
+                RestoreError::KernelMismatch {
                     pid,
                     what: format!("{name} is not in the image"),
-                })?;
+                }
+            })?;
             self.call(
                 &format!("mremap {name}"),
                 libc::SYS_mremap,
-                &[from, len, len, (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64, to.start],
+                &[
+                    from,
+                    len,
+                    len,
+                    (libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED) as u64,
+                    to.start,
+                ],
             )?;
             if name == "[vdso]" {
                 self.t.set_syscall_ip(to.start + off);
@@ -379,11 +481,15 @@ impl Rebuilder<'_> {
 
         // 4. Scratch memory for paths and structs.
         let all: Vec<(u64, u64)> = st.vmas.iter().map(|v| (v.start, v.end)).collect();
-        let pipe_bytes: u64 = st.pipes.iter().map(|p| p.data.len() as u64).max().unwrap_or(0);
+        let pipe_bytes: u64 = st
+            .pipes
+            .iter()
+            .map(|p| p.data.len() as u64)
+            .max()
+            .unwrap_or(0);
         let scratch_len = (SCRATCH_LEN + pipe_bytes).div_ceil(PAGE) * PAGE;
-        let scratch_at = free_gap(&all, scratch_len, 0x1_0000_0000).ok_or(RestoreError::BadImage(
-            "no room for scratch memory".into(),
-        ))?;
+        let scratch_at = free_gap(&all, scratch_len, 0x1_0000_0000)
+            .ok_or(RestoreError::BadImage("no room for scratch memory".into()))?;
         let scratch = self.call(
             "mmap scratch",
             libc::SYS_mmap,
@@ -397,20 +503,34 @@ impl Rebuilder<'_> {
             ],
         )?;
 
+        // 4b. The restored identity and labels, before any file or mapping
+        // is opened (DESIGN 3.7; with --files-as-caller after step 8).
+        self.sec
+            .take_identity(self.t, scratch, scratch_len, false)?;
+
         // 5. Map every recorded VMA at its address.
         let mut opened: Vec<(String, bool, u64)> = Vec::new();
         let mut widened: Vec<&Vma> = Vec::new();
         for v in &st.vmas {
-            let has_pages = st
+            let stored: u64 = st
                 .page_runs
                 .iter()
-                .any(|r| r.vaddr < v.end && r.vaddr + r.len > v.start);
+                .map(|r| r.vaddr.max(v.start)..(r.vaddr + r.len).min(v.end))
+                .filter(|x| x.start < x.end)
+                .map(|x| x.end - x.start)
+                .sum();
+            let has_pages = stored > 0;
             let (flags, fd, off, prot) = match v.backing {
                 VmaBacking::Special => continue,
                 VmaBacking::Anonymous => {
                     let mut f = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
                     if v.growsdown {
                         f |= libc::MAP_GROWSDOWN;
+                    }
+                    // Mostly stored: allocate its pages in one go instead
+                    // of one fault per page during the fill.
+                    if stored * 2 >= v.len() && stored >= 1 << 20 {
+                        f |= libc::MAP_POPULATE;
                     }
                     (f, u64::MAX, 0, v.prot)
                 }
@@ -423,8 +543,10 @@ impl Rebuilder<'_> {
                     let fd = match opened.iter().find(|(p, w, _)| p == &v.name && *w == rw) {
                         Some((_, _, fd)) => *fd,
                         None => {
-                            let fl = if rw { libc::O_RDWR } else { libc::O_RDONLY } | libc::O_CLOEXEC;
-                            let fd = self.open_in_task(scratch, &v.name, fl as u64, "mapped file")?;
+                            let fl =
+                                if rw { libc::O_RDWR } else { libc::O_RDONLY } | libc::O_CLOEXEC;
+                            let fd =
+                                self.open_in_task(scratch, &v.name, fl as u64, "mapped file")?;
                             if let Some(md) = self.fd_identity(fd) {
                                 if md.dev() != v.dev || md.ino() != v.ino {
                                     return Err(RestoreError::FileChanged {
@@ -441,7 +563,11 @@ impl Rebuilder<'_> {
                             fd
                         }
                     };
-                    let f = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+                    let f = if shared {
+                        libc::MAP_SHARED
+                    } else {
+                        libc::MAP_PRIVATE
+                    };
                     (f, fd, v.offset, v.prot)
                 }
             };
@@ -453,8 +579,27 @@ impl Rebuilder<'_> {
             self.call(
                 &format!("mmap {:#x}-{:#x} {}", v.start, v.end, v.name),
                 libc::SYS_mmap,
-                &[v.start, v.len(), prot as u64, (flags | libc::MAP_FIXED) as u64, fd, off],
+                &[
+                    v.start,
+                    v.len(),
+                    prot as u64,
+                    (flags | libc::MAP_FIXED) as u64,
+                    fd,
+                    off,
+                ],
             )?;
+            // The VM flags madvise sets (e.g. NOHUGEPAGE from MAP_STACK):
+            // they keep this mapping apart from equal-looking neighbours, as
+            // it was, and govern THP, core dumps and fork.
+            for (bit, name, advice) in crate::model::madvise_bits::ALL {
+                if v.madvise & bit != 0 {
+                    self.call(
+                        &format!("madvise {:#x}-{:#x} {name}", v.start, v.end),
+                        libc::SYS_madvise,
+                        &[v.start, v.len(), advice as u64],
+                    )?;
+                }
+            }
         }
 
         // 6. Page contents: the kernel copies them from the image file.
@@ -465,7 +610,12 @@ impl Rebuilder<'_> {
                 let n = self.call(
                     "pread64 pages",
                     libc::SYS_pread64,
-                    &[img_fd, run.vaddr + done, run.len - done, pages.base + run.offset + done],
+                    &[
+                        img_fd,
+                        run.vaddr + done,
+                        run.len - done,
+                        pages.base + run.offset + done,
+                    ],
                 )?;
                 if n == 0 {
                     return Err(RestoreError::BadImage(format!(
@@ -477,21 +627,48 @@ impl Rebuilder<'_> {
             }
         }
         for v in widened {
-            self.call("mprotect", libc::SYS_mprotect, &[v.start, v.len(), v.prot as u64])?;
+            self.call(
+                "mprotect",
+                libc::SYS_mprotect,
+                &[v.start, v.len(), v.prot as u64],
+            )?;
         }
         for (_, _, fd) in std::mem::take(&mut opened) {
             self.call("close", libc::SYS_close, &[fd])?;
         }
 
         // 7. mm fields, auxv and exe link.
-        let exe_fd = self.open_in_task(scratch, &st.exe.path, (libc::O_RDONLY | libc::O_CLOEXEC) as u64, "executable")?;
+        // The task's exe link is ours; replace it unless it is already the
+        // same file (the kernel refuses to swap it for a mapped file: EBUSY).
+        let same_exe = std::fs::metadata(format!("/proc/{pid}/exe"))
+            .is_ok_and(|m| m.dev() == st.exe.dev && m.ino() == st.exe.ino);
+        let exe_fd = if same_exe {
+            u32::MAX as u64
+        } else {
+            self.open_in_task(
+                scratch,
+                &st.exe.path,
+                (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+                "executable",
+            )?
+        };
         let auxv_addr = scratch + 1024;
         let auxv: Vec<u8> = st.auxv.iter().flat_map(|w| w.to_le_bytes()).collect();
         let m = &st.mm;
         let mut s: Vec<u8> = Vec::with_capacity(112);
         for w in [
-            m.start_code, m.end_code, m.start_data, m.end_data, m.start_brk, m.brk, m.start_stack,
-            m.arg_start, m.arg_end, m.env_start, m.env_end, auxv_addr,
+            m.start_code,
+            m.end_code,
+            m.start_data,
+            m.end_data,
+            m.start_brk,
+            m.brk,
+            m.start_stack,
+            m.arg_start,
+            m.arg_end,
+            m.env_start,
+            m.env_end,
+            auxv_addr,
         ] {
             s.extend_from_slice(&w.to_le_bytes());
         }
@@ -501,20 +678,47 @@ impl Rebuilder<'_> {
         self.trace(w)?;
         let w = self.t.write_mem(auxv_addr, &auxv);
         self.trace(w)?;
-        self.call(
-            "prctl(PR_SET_MM, PR_SET_MM_MAP)",
-            libc::SYS_prctl,
-            &[libc::PR_SET_MM as u64, libc::PR_SET_MM_MAP as u64, scratch, s.len() as u64, 0],
-        )?;
-        self.call("close", libc::SYS_close, &[exe_fd])?;
+        // The exe link needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in
+        // the task: raised from what the restorer had, for this call only.
+        let len = s.len() as u64;
+        let mm_caps = 1u64 << 40 | 1u64 << 21;
+        self.sec
+            .elevated(self.t, scratch + 4096 - 64, mm_caps, |t| {
+                inject(
+                    t,
+                    pid,
+                    "prctl(PR_SET_MM, PR_SET_MM_MAP)",
+                    libc::SYS_prctl,
+                    &[
+                        libc::PR_SET_MM as u64,
+                        libc::PR_SET_MM_MAP as u64,
+                        scratch,
+                        len,
+                        0,
+                    ],
+                )
+            })?;
+        if !same_exe {
+            self.call("close", libc::SYS_close, &[exe_fd])?;
+        }
         let mut comm = st.comm.as_bytes()[..st.comm.len().min(15)].to_vec();
         comm.push(0);
         let w = self.t.write_mem(scratch, &comm);
         self.trace(w)?;
-        self.call("prctl(PR_SET_NAME)", libc::SYS_prctl, &[libc::PR_SET_NAME as u64, scratch])?;
+        self.call(
+            "prctl(PR_SET_NAME)",
+            libc::SYS_prctl,
+            &[libc::PR_SET_NAME as u64, scratch],
+        )?;
 
-        // 8. Files.
-        self.call("close_range", libc::SYS_close_range, &[3, u32::MAX as u64, 0])?;
+        // 8. Files. (Credentials, labels and seccomp filters are the
+        // security steps of security_restore.rs; files must be reopened
+        // after the identity is in place, DESIGN 3.7.)
+        self.call(
+            "close_range",
+            libc::SYS_close_range,
+            &[3, u32::MAX as u64, 0],
+        )?;
         for fd in 0..3 {
             let inherited = st
                 .fds
@@ -526,6 +730,7 @@ impl Rebuilder<'_> {
         }
         self.restore_fds(scratch)?;
         self.open_cwd(scratch)?;
+        self.sec.take_identity(self.t, scratch, scratch_len, true)?;
 
         // 9. Process attributes.
         self.call("umask", libc::SYS_umask, &[st.umask as u64])?;
@@ -538,10 +743,33 @@ impl Rebuilder<'_> {
             b.extend_from_slice(&hard.to_le_bytes());
             let w = self.t.write_mem(scratch, &b);
             self.trace(w)?;
-            self.call(&format!("prlimit64(resource {res})"), libc::SYS_prlimit64, &[0, res as u64, scratch, 0])?;
+            // Raising a hard limit needs CAP_SYS_RESOURCE in the task.
+            self.sec
+                .elevated(self.t, scratch + 4096 - 64, 1u64 << 24, |t| {
+                    let what = format!("prlimit64(resource {res})");
+                    inject(
+                        t,
+                        pid,
+                        &what,
+                        libc::SYS_prlimit64,
+                        &[0, res as u64, scratch, 0],
+                    )
+                })?;
         }
+        // The task starts with our dispositions: set those that are not
+        // SIG_DFL here or in the image.
+        let ours = std::fs::read_to_string("/proc/thread-self/status")
+            .map(|t| procfs::non_default_signals(&t))
+            .unwrap_or(u64::MAX);
+        let theirs = st
+            .sigactions
+            .iter()
+            .fold(0u64, |m, a| m | 1u64.checked_shl(a.signo - 1).unwrap_or(0));
         for sig in 1..=64u32 {
-            if sig == libc::SIGKILL as u32 || sig == libc::SIGSTOP as u32 {
+            if sig == libc::SIGKILL as u32
+                || sig == libc::SIGSTOP as u32
+                || (ours | theirs) & (1 << (sig - 1)) == 0
+            {
                 continue;
             }
             let a = st
@@ -549,14 +777,21 @@ impl Rebuilder<'_> {
                 .iter()
                 .find(|a| a.signo == sig)
                 .copied()
-                .unwrap_or(SigAction { signo: sig, ..SigAction::default() });
+                .unwrap_or(SigAction {
+                    signo: sig,
+                    ..SigAction::default()
+                });
             let mut b = Vec::with_capacity(32);
             for w in [a.handler, a.flags, a.restorer, a.mask] {
                 b.extend_from_slice(&w.to_le_bytes());
             }
             let w = self.t.write_mem(scratch, &b);
             self.trace(w)?;
-            self.call(&format!("rt_sigaction({sig})"), libc::SYS_rt_sigaction, &[sig as u64, scratch, 0, 8])?;
+            self.call(
+                &format!("rt_sigaction({sig})"),
+                libc::SYS_rt_sigaction,
+                &[sig as u64, scratch, 0, 8],
+            )?;
         }
         let mut b = Vec::with_capacity(24);
         let (sp, fl, sz) = st.sigaltstack.unwrap_or((0, libc::SS_DISABLE as u32, 0));
@@ -566,14 +801,24 @@ impl Rebuilder<'_> {
         let w = self.t.write_mem(scratch, &b);
         self.trace(w)?;
         self.call("sigaltstack", libc::SYS_sigaltstack, &[scratch, 0])?;
-        if st.no_new_privs {
-            self.call("prctl(PR_SET_NO_NEW_PRIVS)", libc::SYS_prctl, &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])?;
-        }
-        self.call("personality", libc::SYS_personality, &[st.personality as u64])?;
+        // no_new_privs is set with the rest of the confinement, last (9b).
+        self.call(
+            "personality",
+            libc::SYS_personality,
+            &[st.personality as u64],
+        )?;
         self.call("munmap scratch", libc::SYS_munmap, &[scratch, scratch_len])?;
         if let Some(rs) = st.rseq {
-            self.call("rseq", libc::SYS_rseq, &[rs.addr, rs.len as u64, 0, rs.sig as u64])?;
+            self.call(
+                "rseq",
+                libc::SYS_rseq,
+                &[rs.addr, rs.len as u64, 0, rs.sig as u64],
+            )?;
         }
+
+        // 9b. Confinement, the last injected calls (DESIGN 3.6): no_new_privs,
+        // bounding set, securebits, final capabilities, seccomp filters.
+        self.sec.confine(self.t, &st.vmas, st.regs.rsp)?;
 
         // 10. Registers, FPU/vector state and the signal mask, last.
         self.t.end_injection();
@@ -603,12 +848,28 @@ impl Rebuilder<'_> {
     }
 
     fn place(&mut self, tmp: u64, o: &OpenFd) -> Result<(), RestoreError> {
-        let cloexec = if o.flags & libc::O_CLOEXEC as u32 != 0 { libc::O_CLOEXEC as u64 } else { 0 };
-        if tmp != o.fd as u64 {
-            self.call(&format!("dup3 to fd {}", o.fd), libc::SYS_dup3, &[tmp, o.fd as u64, cloexec])?;
+        let cloexec = if o.flags & libc::O_CLOEXEC as u32 != 0 {
+            libc::O_CLOEXEC as u64
         } else {
-            let v = if cloexec != 0 { libc::FD_CLOEXEC as u64 } else { 0 };
-            self.call("fcntl(F_SETFD)", libc::SYS_fcntl, &[tmp, libc::F_SETFD as u64, v])?;
+            0
+        };
+        if tmp != o.fd as u64 {
+            self.call(
+                &format!("dup3 to fd {}", o.fd),
+                libc::SYS_dup3,
+                &[tmp, o.fd as u64, cloexec],
+            )?;
+        } else {
+            let v = if cloexec != 0 {
+                libc::FD_CLOEXEC as u64
+            } else {
+                0
+            };
+            self.call(
+                "fcntl(F_SETFD)",
+                libc::SYS_fcntl,
+                &[tmp, libc::F_SETFD as u64, v],
+            )?;
         }
         Ok(())
     }
@@ -626,13 +887,21 @@ impl Rebuilder<'_> {
             let wfd = i32::from_le_bytes([b[4], b[5], b[6], b[7]]) as u64;
             if !p.data.is_empty() {
                 if p.data.len() > 65536 {
-                    self.call("fcntl(F_SETPIPE_SZ)", libc::SYS_fcntl, &[wfd, libc::F_SETPIPE_SZ as u64, p.data.len() as u64])?;
+                    self.call(
+                        "fcntl(F_SETPIPE_SZ)",
+                        libc::SYS_fcntl,
+                        &[wfd, libc::F_SETPIPE_SZ as u64, p.data.len() as u64],
+                    )?;
                 }
                 let w = self.t.write_mem(scratch, &p.data);
                 self.trace(w)?;
                 let mut done = 0u64;
                 while done < p.data.len() as u64 {
-                    done += self.call("write pipe", libc::SYS_write, &[wfd, scratch + done, p.data.len() as u64 - done])?;
+                    done += self.call(
+                        "write pipe",
+                        libc::SYS_write,
+                        &[wfd, scratch + done, p.data.len() as u64 - done],
+                    )?;
                 }
             }
             let ends: Vec<&OpenFd> = st
@@ -641,10 +910,30 @@ impl Rebuilder<'_> {
                 .filter(|o| o.target == FdTarget::Pipe { ino: p.ino })
                 .collect();
             for o in &ends {
-                let src = if o.flags & libc::O_ACCMODE as u32 == libc::O_RDONLY as u32 { rfd } else { wfd };
-                self.place(src, o)?;
+                let acc = o.flags & libc::O_ACCMODE as u32;
+                if acc == libc::O_RDWR as u32 {
+                    // Both ends in one fd: reopen the new pipe read-write
+                    // through procfs, as the original was.
+                    let path = format!("/proc/thread-self/fd/{rfd}");
+                    let both = self.open_in_task(scratch, &path, libc::O_RDWR as u64, "pipe")?;
+                    self.place(both, o)?;
+                    if both != o.fd as u64 {
+                        self.call("close", libc::SYS_close, &[both])?;
+                    }
+                } else {
+                    let src = if acc == libc::O_RDONLY as u32 {
+                        rfd
+                    } else {
+                        wfd
+                    };
+                    self.place(src, o)?;
+                }
                 let fl = o.flags & (libc::O_NONBLOCK | libc::O_APPEND) as u32;
-                self.call("fcntl(F_SETFL)", libc::SYS_fcntl, &[o.fd as u64, libc::F_SETFL as u64, fl as u64])?;
+                self.call(
+                    "fcntl(F_SETFL)",
+                    libc::SYS_fcntl,
+                    &[o.fd as u64, libc::F_SETFL as u64, fl as u64],
+                )?;
             }
             for tmp in [rfd, wfd] {
                 if !ends.iter().any(|o| o.fd as u64 == tmp) {
@@ -653,15 +942,34 @@ impl Rebuilder<'_> {
             }
         }
         for o in &st.fds {
+            if let Some(k) = o.same_file_as {
+                self.place(k as u64, o)?;
+                continue;
+            }
             let (path, what) = match &o.target {
                 FdTarget::RegularFile(f) => (f.path.clone(), "file"),
                 FdTarget::Directory(f) => (f.path.clone(), "directory"),
                 FdTarget::CharDevice { path, .. } => (path.clone(), "device"),
                 FdTarget::Pipe { .. } | FdTarget::InheritedStdio => continue,
             };
-            let keep = (libc::O_ACCMODE | libc::O_APPEND | libc::O_NONBLOCK | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_DSYNC | libc::O_SYNC | libc::O_NOATIME | libc::O_LARGEFILE | libc::O_PATH | libc::O_DIRECT) as u32;
+            let keep = (libc::O_ACCMODE
+                | libc::O_APPEND
+                | libc::O_NONBLOCK
+                | libc::O_DIRECTORY
+                | libc::O_NOFOLLOW
+                | libc::O_DSYNC
+                | libc::O_SYNC
+                | libc::O_NOATIME
+                | libc::O_LARGEFILE
+                | libc::O_PATH
+                | libc::O_DIRECT) as u32;
             let flags = (o.flags & keep) | libc::O_CLOEXEC as u32;
-            let tmp = self.open_in_task(scratch, &path, flags as u64, &format!("{what} of fd {}", o.fd))?;
+            let tmp = self.open_in_task(
+                scratch,
+                &path,
+                flags as u64,
+                &format!("{what} of fd {}", o.fd),
+            )?;
             let md = self.fd_identity(tmp);
             let want = match &o.target {
                 FdTarget::RegularFile(f) | FdTarget::Directory(f) => Some((f.dev, f.ino)),
@@ -696,7 +1004,11 @@ impl Rebuilder<'_> {
                 self.call("close", libc::SYS_close, &[tmp])?;
             }
             if matches!(o.target, FdTarget::RegularFile(_)) && o.pos != 0 {
-                self.call("lseek", libc::SYS_lseek, &[o.fd as u64, o.pos, libc::SEEK_SET as u64])?;
+                self.call(
+                    "lseek",
+                    libc::SYS_lseek,
+                    &[o.fd as u64, o.pos, libc::SEEK_SET as u64],
+                )?;
             }
         }
         Ok(())

@@ -69,7 +69,7 @@ impl FilterSource for LiveFilters {
 /// Checks that `prog` is a classic BPF program ckpt can reinstall as is.
 pub fn check_filter(index: u64, prog: &[u8]) -> Result<(), SeccompCaptureError> {
     let n = prog.len() / SOCK_FILTER_LEN;
-    if prog.len() % SOCK_FILTER_LEN != 0 || n == 0 || n > BPF_MAXINSNS {
+    if !prog.len().is_multiple_of(SOCK_FILTER_LEN) || n == 0 || n > BPF_MAXINSNS {
         return Err(SeccompCaptureError::Malformed {
             index,
             len: prog.len(),
@@ -101,7 +101,10 @@ pub fn read_filters(
             }
             Ok(None) => break,
             Err(source)
-                if matches!(source.raw_os_error(), Some(libc::EACCES) | Some(libc::EPERM)) =>
+                if matches!(
+                    source.raw_os_error(),
+                    Some(libc::EACCES) | Some(libc::EPERM)
+                ) =>
             {
                 return Err(SeccompCaptureError::NotPermitted { index, source })
             }
@@ -191,7 +194,10 @@ mod tests {
         let mut prog = insn(0x20, 0, 0, 0).to_vec();
         prog.extend_from_slice(&insn(BPF_RET_K, 0, 0, RET_USER_NOTIF));
         let e = read_filters(&fake(vec![allow_all(), prog]), None).unwrap_err();
-        assert!(matches!(e, SeccompCaptureError::UserNotification { index: 1 }));
+        assert!(matches!(
+            e,
+            SeccompCaptureError::UserNotification { index: 1 }
+        ));
         assert!(e.is_confinement());
         assert!(e.to_string().contains("SECCOMP_RET_USER_NOTIF"));
     }
@@ -199,11 +205,20 @@ mod tests {
     #[test]
     fn refuses_malformed_and_missing_filters() {
         let e = read_filters(&fake(vec![vec![0u8; 12]]), None).unwrap_err();
-        assert!(matches!(e, SeccompCaptureError::Malformed { index: 0, len: 12 }));
+        assert!(matches!(
+            e,
+            SeccompCaptureError::Malformed { index: 0, len: 12 }
+        ));
         let e = read_filters(&fake(vec![]), None).unwrap_err();
         assert!(matches!(e, SeccompCaptureError::NoFilters));
         let e = read_filters(&fake(vec![allow_all()]), Some(2)).unwrap_err();
-        assert!(matches!(e, SeccompCaptureError::CountMismatch { expected: 2, read: 1 }));
+        assert!(matches!(
+            e,
+            SeccompCaptureError::CountMismatch {
+                expected: 2,
+                read: 1
+            }
+        ));
     }
 
     #[test]

@@ -178,7 +178,13 @@ impl Ctx<'_> {
     }
 
     /// A confinement call that must succeed.
-    fn confine(&mut self, what: &str, call: &str, nr: i64, args: &[u64]) -> Result<i64, SecurityApplyError> {
+    fn confine(
+        &mut self,
+        what: &str,
+        call: &str,
+        nr: i64,
+        args: &[u64],
+    ) -> Result<i64, SecurityApplyError> {
         let r = self.raw(nr, args)?;
         if r < 0 {
             return Err(SecurityApplyError::Confinement {
@@ -215,7 +221,14 @@ impl Ctx<'_> {
     fn capset(&mut self, eff: u64, perm: u64, inh: u64) -> Result<(), SecurityApplyError> {
         let hdr = self.cap_header()?;
         let mut d = Vec::with_capacity(24);
-        for half in [eff & 0xffff_ffff, perm & 0xffff_ffff, inh & 0xffff_ffff, eff >> 32, perm >> 32, inh >> 32] {
+        for half in [
+            eff & 0xffff_ffff,
+            perm & 0xffff_ffff,
+            inh & 0xffff_ffff,
+            eff >> 32,
+            perm >> 32,
+            inh >> 32,
+        ] {
             d.extend_from_slice(&(half as u32).to_le_bytes());
         }
         let data = self.write(8, &d)?;
@@ -249,7 +262,11 @@ pub fn apply_identity(
     mem: TaskMemory,
 ) -> Result<Identity, SecurityApplyError> {
     let want = &plan.creds;
-    let mut c = Ctx { t, tid: plan.tid, mem };
+    let mut c = Ctx {
+        t,
+        tid: plan.tid,
+        mem,
+    };
     if c.mem.len < CAP_AREA {
         return Err(SecurityApplyError::NoMemory {
             tid: plan.tid,
@@ -258,17 +275,28 @@ pub fn apply_identity(
     }
     let fixup_off = start.securebits & (sb::KEEP_CAPS | sb::NO_SETUID_FIXUP) != 0;
     if has_root(&start.uids) && !has_root(&want.uids) && !fixup_off {
-        c.creds("prctl(PR_SET_KEEPCAPS, 1)", libc::SYS_prctl, &[PR_SET_KEEPCAPS, 1, 0, 0, 0])?;
+        c.creds(
+            "prctl(PR_SET_KEEPCAPS, 1)",
+            libc::SYS_prctl,
+            &[PR_SET_KEEPCAPS, 1, 0, 0, 0],
+        )?;
     }
     if sorted(&want.groups) != sorted(&start.groups) {
         if want.groups.len() > NGROUPS_MAX {
             return Err(SecurityApplyError::Mismatch {
                 tid: plan.tid,
-                what: format!("{} supplementary groups (at most {NGROUPS_MAX})", want.groups.len()),
+                what: format!(
+                    "{} supplementary groups (at most {NGROUPS_MAX})",
+                    want.groups.len()
+                ),
             });
         }
         let bytes: Vec<u8> = want.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
-        let at = if bytes.is_empty() { 0 } else { c.write(CAP_AREA, &bytes)? };
+        let at = if bytes.is_empty() {
+            0
+        } else {
+            c.write(CAP_AREA, &bytes)?
+        };
         c.creds(
             &format!("setgroups({:?})", want.groups),
             libc::SYS_setgroups,
@@ -329,7 +357,11 @@ pub fn label_write_bytes(l: &TaskLabel) -> Vec<u8> {
             Some((n, mode)) if mode.ends_with(')') => n,
             _ => v.as_ref(),
         };
-        let cmd = if l.attr == "exec" { "exec" } else { "changeprofile" };
+        let cmd = if l.attr == "exec" {
+            "exec"
+        } else {
+            "changeprofile"
+        };
         return format!("{cmd} {name}").into_bytes();
     }
     l.value.clone()
@@ -347,8 +379,16 @@ pub fn label_path(l: &TaskLabel) -> String {
 /// Step 2 (`--keep-lsm`): the task writes each of `plan.labels` itself,
 /// `current` first (the other attributes were set by the process in its
 /// own domain).
-pub fn apply_labels(t: &mut dyn Tracer, plan: &TaskPlan, mem: TaskMemory) -> Result<(), SecurityApplyError> {
-    let mut c = Ctx { t, tid: plan.tid, mem };
+pub fn apply_labels(
+    t: &mut dyn Tracer,
+    plan: &TaskPlan,
+    mem: TaskMemory,
+) -> Result<(), SecurityApplyError> {
+    let mut c = Ctx {
+        t,
+        tid: plan.tid,
+        mem,
+    };
     let mut labels: Vec<&TaskLabel> = plan.labels.iter().collect();
     labels.sort_by_key(|l| l.attr != "current");
     for l in labels {
@@ -367,7 +407,12 @@ pub fn apply_labels(t: &mut dyn Tracer, plan: &TaskPlan, mem: TaskMemory) -> Res
         let value_at = c.write(path.len() as u64, &value)?;
         let fd = c.raw(
             libc::SYS_openat,
-            &[libc::AT_FDCWD as u64, path_at, (libc::O_WRONLY | libc::O_CLOEXEC) as u64, 0],
+            &[
+                libc::AT_FDCWD as u64,
+                path_at,
+                (libc::O_WRONLY | libc::O_CLOEXEC) as u64,
+                0,
+            ],
         )?;
         if fd < 0 {
             return Err(denied("open", fd));
@@ -393,7 +438,16 @@ pub fn enter_restored_effective(
     mem: TaskMemory,
 ) -> Result<(), SecurityApplyError> {
     let caps = &plan.creds.caps;
-    Ctx { t, tid: plan.tid, mem }.capset(caps.effective & id.permitted, id.permitted, caps.inheritable)
+    Ctx {
+        t,
+        tid: plan.tid,
+        mem,
+    }
+    .capset(
+        caps.effective & id.permitted,
+        id.permitted,
+        caps.inheritable,
+    )
 }
 
 /// Runs `step` with the capabilities `extra` (those of them in `P'`)
@@ -409,9 +463,19 @@ pub fn with_effective<T, E>(
 ) -> Result<Result<T, E>, SecurityApplyError> {
     let caps = &plan.creds.caps;
     let eff = caps.effective & id.permitted;
-    Ctx { t: &mut *t, tid: plan.tid, mem }.capset(eff | (extra & id.permitted), id.permitted, caps.inheritable)?;
+    Ctx {
+        t: &mut *t,
+        tid: plan.tid,
+        mem,
+    }
+    .capset(eff | (extra & id.permitted), id.permitted, caps.inheritable)?;
     let r = step(&mut *t);
-    Ctx { t, tid: plan.tid, mem }.capset(eff, id.permitted, caps.inheritable)?;
+    Ctx {
+        t,
+        tid: plan.tid,
+        mem,
+    }
+    .capset(eff, id.permitted, caps.inheritable)?;
     Ok(r)
 }
 
@@ -429,7 +493,12 @@ pub fn apply_confinement(
     let tid = plan.tid;
     let mut c = Ctx { t, tid, mem };
     if plan.no_new_privs {
-        c.confine("no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS, 1)", libc::SYS_prctl, &[PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0])?;
+        c.confine(
+            "no_new_privs",
+            "prctl(PR_SET_NO_NEW_PRIVS, 1)",
+            libc::SYS_prctl,
+            &[PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0],
+        )?;
     }
     let nnp = c.raw(libc::SYS_prctl, &[PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0])?;
     if plan.no_new_privs && nnp != 1 {
@@ -442,7 +511,11 @@ pub fn apply_confinement(
     // The bounding set, with CAP_SETPCAP raised when the task may.
     let base_eff = want.caps.effective & id.permitted;
     let setpcap = 1u64 << cap::SETPCAP;
-    c.capset(base_eff | (setpcap & id.permitted), id.permitted, want.caps.inheritable)?;
+    c.capset(
+        base_eff | (setpcap & id.permitted),
+        id.permitted,
+        want.caps.inheritable,
+    )?;
     for n in (0..=opts.last_cap.min(63)).filter(|&n| !cap::has(want.caps.bounding, n)) {
         let r = c.raw(libc::SYS_prctl, &[PR_CAPBSET_READ, u64::from(n), 0, 0, 0])?;
         if r == 1 {
@@ -456,11 +529,21 @@ pub fn apply_confinement(
     }
 
     // Securebits (PR_SET_KEEPCAPS alone needs no capability).
-    let cur = c.confine("securebits", "prctl(PR_GET_SECUREBITS)", libc::SYS_prctl, &[PR_GET_SECUREBITS, 0, 0, 0, 0])? as u32;
+    let cur = c.confine(
+        "securebits",
+        "prctl(PR_GET_SECUREBITS)",
+        libc::SYS_prctl,
+        &[PR_GET_SECUREBITS, 0, 0, 0, 0],
+    )? as u32;
     if cur != want.securebits {
         if cur ^ want.securebits == sb::KEEP_CAPS {
             let on = u64::from(want.securebits & sb::KEEP_CAPS != 0);
-            c.confine("securebits", &format!("prctl(PR_SET_KEEPCAPS, {on})"), libc::SYS_prctl, &[PR_SET_KEEPCAPS, on, 0, 0, 0])?;
+            c.confine(
+                "securebits",
+                &format!("prctl(PR_SET_KEEPCAPS, {on})"),
+                libc::SYS_prctl,
+                &[PR_SET_KEEPCAPS, on, 0, 0, 0],
+            )?;
         } else {
             c.confine(
                 "securebits",
@@ -477,19 +560,39 @@ pub fn apply_confinement(
         _ => &[],
     };
     let sys_admin = 1u64 << cap::SYS_ADMIN;
-    let admin_for_filters = !filters.is_empty() && !plan.no_new_privs && want.caps.effective & sys_admin == 0;
-    let final_caps = |c: &mut Ctx<'_>| c.capset(want.caps.effective, want.caps.permitted, want.caps.inheritable);
+    let admin_for_filters =
+        !filters.is_empty() && !plan.no_new_privs && want.caps.effective & sys_admin == 0;
+    let final_caps = |c: &mut Ctx<'_>| {
+        c.capset(
+            want.caps.effective,
+            want.caps.permitted,
+            want.caps.inheritable,
+        )
+    };
     if admin_for_filters {
-        c.capset(base_eff | (sys_admin & id.permitted), id.permitted, want.caps.inheritable)?;
+        c.capset(
+            base_eff | (sys_admin & id.permitted),
+            id.permitted,
+            want.caps.inheritable,
+        )?;
     } else {
         final_caps(&mut c)?;
     }
-    let flags = if opts.tsync { SECCOMP_FILTER_FLAG_TSYNC } else { 0 };
+    let flags = if opts.tsync {
+        SECCOMP_FILTER_FLAG_TSYNC
+    } else {
+        0
+    };
     for (i, prog) in filters.iter().enumerate() {
         let prog_at = c.write(SOCK_FPROG_LEN as u64, prog)?;
         let fprog_at = c.write(0, &sock_fprog(prog.len(), prog_at))?;
         let what = format!("seccomp filter {} of {}", i + 1, filters.len());
-        let r = c.confine(&what, "seccomp(SECCOMP_SET_MODE_FILTER)", libc::SYS_seccomp, &[SECCOMP_SET_MODE_FILTER, flags, fprog_at])?;
+        let r = c.confine(
+            &what,
+            "seccomp(SECCOMP_SET_MODE_FILTER)",
+            libc::SYS_seccomp,
+            &[SECCOMP_SET_MODE_FILTER, flags, fprog_at],
+        )?;
         if r != 0 {
             // With TSYNC, a positive value is a thread that could not sync.
             return Err(SecurityApplyError::Confinement {
@@ -504,7 +607,12 @@ pub fn apply_confinement(
         final_caps(&mut c)?;
     }
     if plan.seccomp == SeccompMode::Strict {
-        c.confine("seccomp strict mode", "prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT)", libc::SYS_prctl, &[PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0])?;
+        c.confine(
+            "seccomp strict mode",
+            "prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT)",
+            libc::SYS_prctl,
+            &[PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0, 0, 0],
+        )?;
     }
     Ok(())
 }
@@ -555,7 +663,10 @@ pub fn verify_status(
         bad.push("no_new_privs is off".into());
     }
     if plan.seccomp != SeccompMode::Disabled && st.seccomp != plan.seccomp {
-        bad.push(format!("seccomp mode {:?} (want {:?})", st.seccomp, plan.seccomp));
+        bad.push(format!(
+            "seccomp mode {:?} (want {:?})",
+            st.seccomp, plan.seccomp
+        ));
     }
     if let (SeccompMode::Filter, Some(n)) = (plan.seccomp, st.seccomp_filters) {
         let want_n = plan.seccomp_filters.len() as u32 + inherited_filters;

@@ -4,7 +4,8 @@
 //! `PTRACE_SECCOMP_GET_FILTER` (oldest first), and a Landlock domain is
 //! detected by the probe of [`crate::landlock_probe`]. Combined with the
 //! /proc state (credentials, capability sets, labels, no_new_privs,
-//! seccomp mode, personality) into the thread's `TaskSecurityRecord`.
+//! seccomp mode, personality) into the thread's `TaskSecurity` (stored as
+//! its `TaskSecurityRecord`).
 //!
 //! A task whose confinement ckpt cannot capture (a Landlock domain, a
 //! seccomp filter it cannot read or reinstall) is refused here, before the
@@ -13,9 +14,7 @@
 //! (`PTRACE_O_SUSPEND_SECCOMP`) so that no call ckpt injects can be
 //! killed or denied by them; detaching ends the suspension.
 
-use image_format::records::TaskSecurityRecord;
-use lsm_labels::persist::Persist;
-use lsm_labels::task::SeccompMode;
+use lsm_labels::task::{SeccompMode, TaskSecurity};
 use lsm_labels::{taskstate, HostView};
 
 use crate::landlock_probe::{self, ProbeOutcome};
@@ -87,7 +86,11 @@ pub fn landlock_verdict(outcome: ProbeOutcome) -> Result<(), SecurityDumpError> 
 
 /// What is read by injection: securebits and the Landlock probe, in that
 /// order, inside an injection window whose syscall instruction is set.
-pub fn injected_state(t: &mut dyn Tracer, real_uid: u32, real_gid: u32) -> Result<u32, SecurityDumpError> {
+pub fn injected_state(
+    t: &mut dyn Tracer,
+    real_uid: u32,
+    real_gid: u32,
+) -> Result<u32, SecurityDumpError> {
     let securebits = read_securebits(t)?;
     landlock_verdict(landlock_probe::detect(t, real_uid, real_gid)?)?;
     Ok(securebits)
@@ -97,10 +100,11 @@ pub fn injected_state(t: &mut dyn Tracer, real_uid: u32, real_gid: u32) -> Resul
 /// (single-threaded: `tid` is its pid). Leaves the task's registers and
 /// signal mask as they were, and its seccomp filters suspended until ckpt
 /// detaches (so the engine's injected calls are safe too).
-pub fn capture(t: &mut Tracee, tid: i32) -> Result<TaskSecurityRecord, SecurityDumpError> {
+pub fn capture(t: &mut Tracee, tid: i32) -> Result<TaskSecurity, SecurityDumpError> {
     let pid = t.pid();
     let (mut sec, filter_count, _notes) =
-        taskstate::read_thread_security(&HostView::live(), pid, tid).map_err(SecurityDumpError::ReadProc)?;
+        taskstate::read_thread_security(&HostView::live(), pid, tid)
+            .map_err(SecurityDumpError::ReadProc)?;
     if sec.seccomp != SeccompMode::Disabled {
         sys_security::ptrace_set_options(pid, sys_security::PTRACE_O_SUSPEND_SECCOMP)
             .map_err(|source| SecurityDumpError::SuspendSeccomp { source })?;
@@ -129,7 +133,7 @@ pub fn capture(t: &mut Tracee, tid: i32) -> Result<TaskSecurityRecord, SecurityD
     t.end_injection();
     sec.creds.securebits = injected?;
     put_back?;
-    Ok(sec.to_record())
+    Ok(sec)
 }
 
 #[cfg(test)]
@@ -179,7 +183,10 @@ mod tests {
         };
         assert!(matches!(
             read_securebits(&mut t).unwrap_err(),
-            SecurityDumpError::Injected { errno: libc::EPERM, .. }
+            SecurityDumpError::Injected {
+                errno: libc::EPERM,
+                ..
+            }
         ));
     }
 

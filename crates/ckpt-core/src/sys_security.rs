@@ -53,7 +53,9 @@ pub fn seccomp_get_filter(pid: i32, index: u64) -> io::Result<Option<Vec<u8>>> {
     if count == 0 || count > BPF_MAXINSNS {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("seccomp filter {index} has {count} instructions (1..={BPF_MAXINSNS} expected)"),
+            format!(
+                "seccomp filter {index} has {count} instructions (1..={BPF_MAXINSNS} expected)"
+            ),
         ));
     }
     let mut buf = vec![0u8; count * SOCK_FILTER_LEN];
@@ -145,7 +147,14 @@ pub fn spawn_probe_peer(uid: u32, gid: u32) -> io::Result<i32> {
     if ret == 0 {
         // SAFETY: raw system calls in the forked child, see above.
         unsafe {
-            libc::syscall(libc::SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            libc::syscall(
+                libc::SYS_prctl,
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL,
+                0,
+                0,
+                0,
+            );
             // Fails harmlessly (EPERM) without CAP_SETGID: groups do not
             // take part in the ptrace access check.
             libc::syscall(libc::SYS_setgroups, 0, 0);

@@ -88,11 +88,15 @@ fn dump(pid: i32, img: &Path, leave_running: bool) -> ckpt_core::DumpReport {
 
 fn restore(img: &Path) -> ckpt_core::RestoredProcess {
     let image = VerifiedImage::open(File::open(img).unwrap()).expect("image verifies");
-    ckpt_core::restore(&image, &RestoreOptions::default()).unwrap_or_else(|e| panic!("restore failed: {e}"))
+    ckpt_core::restore(&image, &RestoreOptions::default())
+        .unwrap_or_else(|e| panic!("restore failed: {e}"))
 }
 
 fn kill(pid: i32) {
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
 }
 
 fn reap(mut c: Child) {
@@ -129,7 +133,9 @@ impl Drop for KillOnDrop {
 fn start_counter(out: &Path) -> (Child, KillOnDrop) {
     let c = clean(fixture("counter")).arg(out).spawn().unwrap();
     let k = KillOnDrop(c.id() as i32);
-    wait_for("counter output", Duration::from_secs(5), || lines(out).len() >= 3);
+    wait_for("counter output", Duration::from_secs(5), || {
+        lines(out).len() >= 3
+    });
     (c, k)
 }
 
@@ -153,16 +159,24 @@ fn root_counter_continues_with_same_pid_and_maps() {
 
     let restored = restore(&img);
     assert_eq!(restored.pid(), pid, "restored with the checkpointed PID");
-    wait_for("restored output", Duration::from_secs(5), || lines(&out).len() >= before + 3);
+    wait_for("restored output", Duration::from_secs(5), || {
+        lines(&out).len() >= before + 3
+    });
     let maps_after = maps_lines(pid);
     let all = lines(&out);
     let next: Vec<u64> = all[before..].iter().map(|l| l.parse().unwrap()).collect();
     assert_eq!(next[0], last + 1, "continues from the checkpointed value");
-    assert!(next.windows(2).all(|w| w[1] == w[0] + 1), "no gaps: {next:?}");
+    assert!(
+        next.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gaps: {next:?}"
+    );
     kill(pid);
     let st = restored.wait().unwrap();
     assert_eq!(st, ExitStatus::Signal(9));
-    assert_eq!(maps_before, maps_after, "maps of the restored process match");
+    assert_eq!(
+        maps_before, maps_after,
+        "maps of the restored process match"
+    );
 }
 
 /// Start `cmd` (counting into `out`), dump it, restore it and check that
@@ -171,7 +185,9 @@ fn check_counter_continues(mut cmd: Command, out: &Path, d: &Path) {
     let child = cmd.spawn().unwrap();
     let pid = child.id() as i32;
     let _k = KillOnDrop(pid);
-    wait_for("first output", Duration::from_secs(10), || lines(out).len() >= 3);
+    wait_for("first output", Duration::from_secs(10), || {
+        lines(out).len() >= 3
+    });
     let img = d.join("img");
     dump(pid, &img, false);
     reap(child);
@@ -179,8 +195,13 @@ fn check_counter_continues(mut cmd: Command, out: &Path, d: &Path) {
     let last: u64 = before.last().unwrap().parse().unwrap();
     let restored = restore(&img);
     assert_eq!(restored.pid(), pid);
-    wait_for("output after restore", Duration::from_secs(10), || lines(out).len() >= before.len() + 3);
-    let next: Vec<u64> = lines(out)[before.len()..].iter().map(|l| l.parse().unwrap()).collect();
+    wait_for("output after restore", Duration::from_secs(10), || {
+        lines(out).len() >= before.len() + 3
+    });
+    let next: Vec<u64> = lines(out)[before.len()..]
+        .iter()
+        .map(|l| l.parse().unwrap())
+        .collect();
     assert_eq!(next[0], last + 1, "continues from {last}: {next:?}");
     kill(pid);
     assert_eq!(restored.wait().unwrap(), ExitStatus::Signal(9));
@@ -233,10 +254,16 @@ fn root_bash_continues() {
 fn run_blocked(mode: &str, poke: impl FnOnce(i32, &Path)) -> String {
     let d = tmpdir();
     let out = d.path().join("blocked.txt");
-    let child = clean(fixture("blocked")).arg(mode).arg(&out).spawn().unwrap();
+    let child = clean(fixture("blocked"))
+        .arg(mode)
+        .arg(&out)
+        .spawn()
+        .unwrap();
     let pid = child.id() as i32;
     let _k = KillOnDrop(pid);
-    wait_for("ready", Duration::from_secs(5), || lines(&out).len() >= 1 + (mode == "pipe") as usize);
+    wait_for("ready", Duration::from_secs(5), || {
+        lines(&out).len() >= if mode == "pipe" { 2 } else { 1 }
+    });
     std::thread::sleep(Duration::from_millis(300));
     let img = d.path().join("img");
     dump(pid, &img, false);
@@ -244,7 +271,12 @@ fn run_blocked(mode: &str, poke: impl FnOnce(i32, &Path)) -> String {
     let restored = restore(&img);
     poke(pid, &out);
     let st = restored.wait().unwrap();
-    assert_eq!(st, ExitStatus::Code(0), "{mode}: exit status; output {:?}", lines(&out));
+    assert_eq!(
+        st,
+        ExitStatus::Code(0),
+        "{mode}: exit status; output {:?}",
+        lines(&out)
+    );
     lines(&out).last().cloned().unwrap_or_default()
 }
 
@@ -304,16 +336,20 @@ fn root_restore_twice_in_a_row() {
     reap(child);
     let r1 = restore(&img1);
     let n = lines(&out).len();
-    wait_for("first restore runs", Duration::from_secs(5), || lines(&out).len() >= n + 3);
+    wait_for("first restore runs", Duration::from_secs(5), || {
+        lines(&out).len() >= n + 3
+    });
     let img2 = d.path().join("two.img");
     dump(pid, &img2, false);
     // The dump killed and (as we are also its parent) reaped the first one.
-    drop(r1);
+    let _ = r1.detach();
     let before = lines(&out);
     let last: u64 = before.last().unwrap().parse().unwrap();
     let r2 = restore(&img2);
     assert_eq!(r2.pid(), pid);
-    wait_for("second restore runs", Duration::from_secs(5), || lines(&out).len() >= before.len() + 3);
+    wait_for("second restore runs", Duration::from_secs(5), || {
+        lines(&out).len() >= before.len() + 3
+    });
     let first: u64 = lines(&out)[before.len()].parse().unwrap();
     assert_eq!(first, last + 1);
     kill(pid);
@@ -342,15 +378,24 @@ fn root_listening_tcp_socket_refuses_dump_and_keeps_serving() {
         .unwrap();
     let pid = child.id() as i32;
     let _k = KillOnDrop(pid);
-    wait_for("port", Duration::from_secs(5), || !lines(&port_file).is_empty());
+    wait_for("port", Duration::from_secs(5), || {
+        !lines(&port_file).is_empty()
+    });
     let port: u16 = lines(&port_file)[0].parse().unwrap();
     let img = d.path().join("img");
     let err = ckpt_core::dump_to_path(pid, &img, &DumpOptions::default()).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("TCP socket") && msg.contains(&format!("pid {pid}")), "{msg}");
+    assert!(
+        msg.contains("TCP socket") && msg.contains(&format!("pid {pid}")),
+        "{msg}"
+    );
     assert_eq!(err.exit_code(), 1);
     assert!(!img.exists(), "no image after a failed dump");
-    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
     assert!(!traced_or_stopped(pid), "target runs on untraced");
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     let mut buf = String::new();
@@ -396,10 +441,15 @@ fn root_leave_running_keeps_target_and_pid_taken_is_refused() {
     dump(pid, &img, true);
     assert!(!traced_or_stopped(pid));
     let n = lines(&out).len();
-    wait_for("still counting", Duration::from_secs(5), || lines(&out).len() >= n + 2);
+    wait_for("still counting", Duration::from_secs(5), || {
+        lines(&out).len() >= n + 2
+    });
     let image = VerifiedImage::open(File::open(&img).unwrap()).unwrap();
     let err = ckpt_core::restore(&image, &RestoreOptions::default()).unwrap_err();
-    assert!(matches!(err, ckpt_core::RestoreError::PidTaken { .. }), "{err}");
+    assert!(
+        matches!(err, ckpt_core::RestoreError::PidTaken { .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("--pid-ns"));
     kill(pid);
     reap(child);
@@ -411,7 +461,11 @@ fn root_memory_contents_survive() {
         return;
     }
     let d = tmpdir();
-    let mut child = clean(fixture("memhog")).arg("64").stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = clean(fixture("memhog"))
+        .arg("64")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id() as i32;
     let _k = KillOnDrop(pid);
     let mut so = child.stdout.take().unwrap();
@@ -423,10 +477,22 @@ fn root_memory_contents_survive() {
     let size = std::fs::metadata(&img).unwrap().len();
     // Pages whose pattern byte wraps to 0 are all-zero and not stored.
     assert!(rep.pages_bytes >= 63 << 20, "{}", rep.pages_bytes);
-    assert!(size < rep.pages_bytes + (4 << 20), "image {size} vs pages {}", rep.pages_bytes);
+    assert!(
+        size < rep.pages_bytes + (4 << 20),
+        "image {size} vs pages {}",
+        rep.pages_bytes
+    );
     let r = restore(&img);
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGUSR1).unwrap();
-    assert_eq!(r.wait().unwrap(), ExitStatus::Code(0), "memory pattern intact");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGUSR1,
+    )
+    .unwrap();
+    assert_eq!(
+        r.wait().unwrap(),
+        ExitStatus::Code(0),
+        "memory pattern intact"
+    );
 }
 
 #[test]
@@ -439,4 +505,84 @@ fn root_static_counter_continues() {
     let mut c = clean(fixture("counter-static"));
     c.arg(&out);
     check_counter_continues(c, &out, d.path());
+}
+
+fn status_field(pid: i32, key: &str) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{key}:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn root_seccomp_filter_and_no_new_privs_are_restored() {
+    if !require_root() {
+        return;
+    }
+    let d = tmpdir();
+    let out = d.path().join("sc.txt");
+    let child = clean(fixture("seccomp-counter")).arg(&out).spawn().unwrap();
+    let pid = child.id() as i32;
+    let _k = KillOnDrop(pid);
+    wait_for("output", Duration::from_secs(5), || lines(&out).len() >= 3);
+    let img = d.path().join("img");
+    dump(pid, &img, false);
+    reap(child);
+    let n = lines(&out).len();
+    let r = restore(&img);
+    wait_for("output after restore", Duration::from_secs(5), || {
+        lines(&out).len() >= n + 2
+    });
+    assert_eq!(status_field(pid, "Seccomp"), "2");
+    assert_eq!(status_field(pid, "Seccomp_filters"), "1");
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    let last = lines(&out).last().unwrap().clone();
+    assert!(
+        last.ends_with(" -1"),
+        "getppid is still denied by the filter: {last}"
+    );
+    kill(pid);
+    r.wait().unwrap();
+}
+
+#[test]
+fn root_shared_file_offset_survives() {
+    if !require_root() {
+        return;
+    }
+    let d = tmpdir();
+    let out = d.path().join("shared.txt");
+    // Two fds on one open file description (no O_APPEND): their writes
+    // interleave through one shared offset, as with `>log 2>&1`.
+    let child = clean("python3")
+        .arg("-c")
+        .arg("import os,sys,time\nf=os.open(sys.argv[1],os.O_WRONLY|os.O_CREAT|os.O_TRUNC)\ng=os.dup(f)\nn=0\nwhile True:\n  os.write(f,b'a%d\\n'%n); os.write(g,b'b%d\\n'%n); n+=1; time.sleep(0.02)\n")
+        .arg(&out)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let _k = KillOnDrop(pid);
+    wait_for("output", Duration::from_secs(5), || lines(&out).len() >= 6);
+    let img = d.path().join("img");
+    dump(pid, &img, false);
+    reap(child);
+    let n = lines(&out).len();
+    let r = restore(&img);
+    wait_for("output after restore", Duration::from_secs(5), || {
+        lines(&out).len() >= n + 6
+    });
+    kill(pid);
+    r.wait().unwrap();
+    let all = lines(&out);
+    for (i, pair) in all.chunks_exact(2).enumerate() {
+        assert_eq!(
+            pair,
+            [format!("a{i}"), format!("b{i}")],
+            "line pair {i} of {all:?}"
+        );
+    }
 }

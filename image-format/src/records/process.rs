@@ -69,6 +69,10 @@ pub struct ProcessRecord {
     /// The alternate signal stack (sigaltstack), if one is set.
     #[prost(message, optional, tag = "20")]
     pub sigaltstack: Option<SigaltstackRecord>,
+    /// SHA-256 of the dumping kernel's `[vdso]` bytes: restore refuses a
+    /// kernel whose vdso differs (the task's code may point into it).
+    #[prost(bytes = "vec", tag = "21")]
+    pub vdso_sha256: Vec<u8>,
     /// Security state of the task (credentials, capability sets, labels,
     /// no_new_privs, seccomp), read by `restore`'s verdict before anything
     /// is created. Tag 32 is reserved for it (kept apart from engine tags).
@@ -207,6 +211,10 @@ pub struct VmaRecord {
     pub dev: u64,
     #[prost(uint64, tag = "10")]
     pub ino: u64,
+    /// VM flags set by madvise(2) and invisible in /proc/PID/maps: bit 0
+    /// NOHUGEPAGE, 1 HUGEPAGE, 2 DONTDUMP, 3 DONTFORK, 4 WIPEONFORK.
+    #[prost(uint32, tag = "11")]
+    pub madvise: u32,
 }
 
 /// A run of consecutive stored pages.
@@ -320,6 +328,11 @@ pub struct FdRecord {
     /// For pipes: the pipe inode (key into `pipes`).
     #[prost(uint64, tag = "9")]
     pub pipe_ino: u64,
+    /// A lower fd of the task that shares this fd's open file description
+    /// (dup, `2>&1`): restore dups it instead of opening again, so the
+    /// two keep sharing one offset.
+    #[prost(int32, optional, tag = "10")]
+    pub same_file_as: Option<i32>,
 }
 
 /// A pipe the task holds both ends of.

@@ -434,12 +434,10 @@ fn root_bash_loop_with_variable_continues() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("sh");
-    let fifo = dir.path().join("fifo");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-    // `read -t` on a FIFO bash holds open read-write sleeps without a child process.
+    // `read -t` on an anonymous pipe bash holds read-write (`3<> <(:)`:
+    // the substitution's child exits at once) sleeps without a child process.
     let script = format!(
-        "exec 3<>'{}'; exec 4>'{}'; i=500; while :; do i=$((i+1)); echo $i >&4; read -t 0.05 -u 3 x; done",
-        fifo.display(),
+        "exec 3<> <(:); exec 4>'{}'; i=500; while :; do i=$((i+1)); echo $i >&4; read -t 0.05 -u 3 x; done",
         out.display()
     );
     script_counter_test("bash", "bash", "-c", &script, out, dir.path());
@@ -479,4 +477,39 @@ fn root_static_binary_continues() {
     let _k = KillOnDrop(restored);
     assert!(wait_until(LONG, || numbers(&out).len() >= n + 5));
     assert_unbroken(&numbers(&out), 301);
+}
+
+#[test]
+fn root_pipe_shared_with_another_process_is_refused_and_left_running() {
+    if !have_root("root_pipe_shared_with_another_process_is_refused_and_left_running") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("shared.img");
+    let ready = dir.path().join("ready");
+    // Parent and child both hold both ends of one pipe: restoring the parent
+    // with a private copy would silently cut it off from the child.
+    let script = format!(
+        "import os,time\nr,w=os.pipe()\nif os.fork()==0:\n    time.sleep(60)\n    os._exit(0)\n\
+         open('{}','w').write('x')\nwhile True: time.sleep(0.05)\n",
+        ready.display()
+    );
+    let target = Guarded::spawn(Command::new("python3").arg("-c").arg(&script));
+    assert!(wait_until(LONG, || ready.exists()));
+    let o = run_ckpt(&["dump", &target.pid.to_string(), "-o", s(&img), "--quiet"]);
+    // Kill the forked child too when the test ends.
+    let _child =
+        std::fs::read_to_string(format!("/proc/{}/task/{}/children", target.pid, target.pid))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse().ok()))
+            .map(KillOnDrop);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("pipe shared with another process"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!img.exists());
+    assert!(alive(target.pid));
+    assert_eq!(status_field(target.pid, "TracerPid").as_deref(), Some("0"));
 }

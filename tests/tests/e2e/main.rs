@@ -5,4 +5,5 @@
 mod cli;
 mod engine;
 mod lsm;
+mod security;
 mod verdict;

@@ -1,0 +1,647 @@
+//! DESIGN 3.5-3.7 end to end on real processes: credentials, capability
+//! sets, no_new_privs, seccomp filters, Landlock and files opened before a
+//! privilege drop. All need root (claiming a PID needs
+//! CAP_CHECKPOINT_RESTORE, reading seccomp filters CAP_SYS_ADMIN).
+
+use ckpt_tests::*;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const FX_COUNTER: &str = env!("CARGO_BIN_EXE_fx-counter");
+const FX_SECCOMP_MKDIR: &str = env!("CARGO_BIN_EXE_fx-seccomp-mkdir");
+const FX_LANDLOCK: &str = env!("CARGO_BIN_EXE_fx-landlock");
+const FX_DROP_PRIVS: &str = env!("CARGO_BIN_EXE_fx-drop-privs");
+const LONG: Duration = Duration::from_secs(20);
+/// The unprivileged user the tests create when missing.
+const TEST_USER: &str = "ckpt-test";
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A temporary directory every user may enter and write (fixtures running
+/// as nobody create their output there).
+fn open_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+/// A fixture with stdout and stderr on /dev/null, so that what it holds
+/// open is only what the test gives it (the harness's output is root's).
+fn quiet(cmd: &mut Command) -> &mut Command {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+}
+
+/// The status fields a user compares to see who a process is.
+const CRED_FIELDS: &[&str] = &[
+    "Uid",
+    "Gid",
+    "Groups",
+    "CapInh",
+    "CapPrm",
+    "CapEff",
+    "CapBnd",
+    "CapAmb",
+    "NoNewPrivs",
+];
+
+fn fields(pid: i32, keys: &[&str]) -> Vec<(String, String)> {
+    keys.iter()
+        .map(|k| {
+            (
+                k.to_string(),
+                status_field(pid, k).unwrap_or_else(|| panic!("no {k} for pid {pid}")),
+            )
+        })
+        .collect()
+}
+
+/// Dumps `target` (killing it) and reaps it so that its PID is free again.
+fn dump_and_reap(target: &mut Guarded, img: &Path) {
+    let o = run_ckpt(&["dump", &target.pid.to_string(), "-o", s(img), "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "dump failed: {}", stderr(&o));
+    assert!(img.exists(), "dump reported success but wrote no image");
+    target
+        .wait_timeout(LONG)
+        .expect("dumped process was not killed");
+}
+
+/// `ckpt restore IMG --detach --pidfile F [extra]`; the output and the PID.
+fn restore_detached(img: &Path, dir: &Path, extra: &[&str]) -> (std::process::Output, Option<i32>) {
+    let pidfile = dir.join("restored.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let mut args = vec!["restore", s(img), "--detach", "--pidfile", s(&pidfile)];
+    args.extend_from_slice(extra);
+    let o = run_ckpt(&args);
+    let pid = std::fs::read_to_string(&pidfile)
+        .ok()
+        .and_then(|p| p.trim().parse().ok());
+    (o, pid)
+}
+
+fn count_lines(path: &Path, pred: impl Fn(&str) -> bool) -> usize {
+    lines(path).iter().filter(|l| pred(l)).count()
+}
+
+#[test]
+fn root_nobody_without_caps_and_nnp_comes_back_with_the_same_credentials() {
+    if !have_root("root_nobody_without_caps_and_nnp_comes_back_with_the_same_credentials") {
+        return;
+    }
+    let dir = open_dir();
+    let out = dir.path().join("count");
+    let img = dir.path().join("nobody.img");
+    let mut target = Guarded::spawn(quiet(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+                "--no-new-privs",
+                FX_COUNTER,
+                &random_u64().to_string(),
+                s(&out),
+            ])
+            .current_dir(dir.path()),
+    ));
+    let pid = target.pid;
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= 3),
+        "fixture did not start"
+    );
+    let before = fields(pid, CRED_FIELDS);
+    assert_eq!(
+        before[0].1, "65534\t65534\t65534\t65534",
+        "fixture is not nobody"
+    );
+    assert_eq!(
+        status_field(pid, "CapBnd").as_deref(),
+        Some("0000000000000000")
+    );
+    dump_and_reap(&mut target, &img);
+
+    let (o, restored) = restore_detached(&img, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "restore failed: {}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    assert_eq!(restored, pid);
+    let after = fields(restored, CRED_FIELDS);
+    assert_eq!(
+        after, before,
+        "restored credentials differ from the dumped ones"
+    );
+    let n = lines(&out).len();
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= n + 3),
+        "restored process does not run on"
+    );
+}
+
+#[test]
+fn root_ambient_caps_and_partial_bounding_set_come_back_exactly() {
+    if !have_root("root_ambient_caps_and_partial_bounding_set_come_back_exactly") {
+        return;
+    }
+    // nobody with cap_net_bind_service inheritable, ambient, permitted and
+    // effective, and a bounding set without cap_sys_admin and cap_net_raw.
+    let dir = open_dir();
+    let out = dir.path().join("count");
+    let img = dir.path().join("ambient.img");
+    let mut target = Guarded::spawn(quiet(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=+net_bind_service",
+                "--ambient-caps=+net_bind_service",
+                "--bounding-set=-sys_admin,-net_raw",
+                FX_COUNTER,
+                "5",
+                s(&out),
+            ])
+            .current_dir(dir.path()),
+    ));
+    let pid = target.pid;
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= 3),
+        "fixture did not start"
+    );
+    let before = fields(pid, CRED_FIELDS);
+    assert_eq!(
+        status_field(pid, "CapAmb").as_deref(),
+        Some("0000000000000400")
+    );
+    dump_and_reap(&mut target, &img);
+    let (o, restored) = restore_detached(&img, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "restore failed: {}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    assert_eq!(
+        fields(restored, CRED_FIELDS),
+        before,
+        "credentials differ after restore"
+    );
+}
+
+#[test]
+fn root_seccomp_filter_still_denies_mkdir_after_restore() {
+    if !have_root("root_seccomp_filter_still_denies_mkdir_after_restore") {
+        return;
+    }
+    let dir = open_dir();
+    let out = dir.path().join("attempts");
+    let mkdirs = dir.path().join("made");
+    std::fs::create_dir(&mkdirs).unwrap();
+    let img = dir.path().join("seccomp.img");
+    let mut target = Guarded::spawn(quiet(Command::new(FX_SECCOMP_MKDIR).arg(&mkdirs).arg(&out)));
+    let pid = target.pid;
+    assert!(wait_until(LONG, || count_lines(&out, |l| l
+        .ends_with("EPERM"))
+        >= 3));
+    assert_eq!(status_field(pid, "Seccomp").as_deref(), Some("2"));
+    let before = fields(pid, &["Seccomp", "Seccomp_filters", "NoNewPrivs"]);
+    dump_and_reap(&mut target, &img);
+    let at_dump = lines(&out).len();
+
+    let (o, restored) = restore_detached(&img, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "restore failed: {}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    assert_eq!(
+        fields(restored, &["Seccomp", "Seccomp_filters", "NoNewPrivs"]),
+        before,
+        "seccomp state not restored"
+    );
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= at_dump + 5),
+        "restored process does not run on: {:?}",
+        lines(&out)
+    );
+    let after: Vec<String> = lines(&out)[at_dump..].to_vec();
+    assert!(
+        after.iter().all(|l| l.ends_with(" EPERM")),
+        "mkdir no longer denied: {after:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&mkdirs).unwrap().count(),
+        0,
+        "a directory was created"
+    );
+}
+
+#[test]
+fn root_seccomp_filter_without_nnp_of_a_daemon_that_dropped_to_nobody_is_restored() {
+    if !have_root("root_seccomp_filter_without_nnp_of_a_daemon_that_dropped_to_nobody_is_restored")
+    {
+        return;
+    }
+    // Installed by root without no_new_privs, then uid 65534: the restored
+    // task needs CAP_SYS_ADMIN for the filter, and must not keep it.
+    let dir = open_dir();
+    let out = dir.path().join("attempts");
+    let mkdirs = dir.path().join("made");
+    std::fs::create_dir(&mkdirs).unwrap();
+    std::fs::set_permissions(&mkdirs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let img = dir.path().join("daemon.img");
+    let mut target = Guarded::spawn(quiet(
+        Command::new(FX_SECCOMP_MKDIR)
+            .arg(&mkdirs)
+            .arg(&out)
+            .arg("drop")
+            .current_dir(dir.path()),
+    ));
+    let pid = target.pid;
+    assert!(wait_until(LONG, || count_lines(&out, |l| l
+        .ends_with("EPERM"))
+        >= 3));
+    let keys = [
+        "Uid",
+        "Gid",
+        "Groups",
+        "CapPrm",
+        "CapEff",
+        "CapBnd",
+        "NoNewPrivs",
+        "Seccomp",
+        "Seccomp_filters",
+    ];
+    let before = fields(pid, &keys);
+    assert_eq!(status_field(pid, "NoNewPrivs").as_deref(), Some("0"));
+    dump_and_reap(&mut target, &img);
+    let at_dump = lines(&out).len();
+
+    let (o, restored) = restore_detached(&img, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "restore failed: {}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    assert_eq!(
+        fields(restored, &keys),
+        before,
+        "credentials or seccomp differ"
+    );
+    assert!(wait_until(LONG, || lines(&out).len() >= at_dump + 3));
+    assert!(lines(&out)[at_dump..].iter().all(|l| l.ends_with(" EPERM")));
+    assert_eq!(std::fs::read_dir(&mkdirs).unwrap().count(), 0);
+}
+
+#[test]
+fn root_landlock_sandboxed_process_is_refused_at_dump_and_keeps_running() {
+    if !have_root("root_landlock_sandboxed_process_is_refused_at_dump_and_keeps_running") {
+        return;
+    }
+    let dir = open_dir();
+    let out = dir.path().join("ticks");
+    let img = dir.path().join("landlock.img");
+    let target = Guarded::spawn(quiet(Command::new(FX_LANDLOCK).arg(&out)));
+    let pid = target.pid;
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= 3),
+        "fixture did not start: {:?}",
+        lines(&out)
+    );
+    // The ruleset fd is closed: nothing in /proc shows the domain.
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.unwrap().path()).ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        !fds.iter().any(|f| f.contains("landlock")),
+        "ruleset fd still open: {fds:?}"
+    );
+
+    let o = run_ckpt(&["dump", &pid.to_string(), "-o", s(&img)]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "dump of a Landlock-sandboxed process must be refused: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("Landlock"),
+        "message does not name Landlock: {}",
+        stderr(&o)
+    );
+    assert!(!img.exists(), "a refused dump left an image");
+    // Still running, not stopped, not traced, and still working.
+    assert!(alive(pid));
+    assert!(
+        !matches!(state(pid), Some('T') | Some('t')),
+        "left stopped: {:?}",
+        state(pid)
+    );
+    assert_eq!(
+        status_field(pid, "TracerPid").as_deref(),
+        Some("0"),
+        "left traced"
+    );
+    let n = lines(&out).len();
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= n + 3),
+        "fixture stopped ticking"
+    );
+    drop(target);
+}
+
+#[test]
+fn root_unsandboxed_process_is_not_mistaken_for_landlock() {
+    if !have_root("root_unsandboxed_process_is_not_mistaken_for_landlock") {
+        return;
+    }
+    // The probe must not refuse an unconfined process of another user.
+    let dir = open_dir();
+    let out = dir.path().join("count");
+    let img = dir.path().join("plain.img");
+    let target = Guarded::spawn(quiet(
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                FX_COUNTER,
+                "1",
+                s(&out),
+            ])
+            .current_dir(dir.path()),
+    ));
+    assert!(wait_until(LONG, || lines(&out).len() >= 2));
+    let o = run_ckpt(&[
+        "dump",
+        &target.pid.to_string(),
+        "-o",
+        s(&img),
+        "--leave-running",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "dump refused: {}", stderr(&o));
+    assert!(alive(target.pid));
+}
+
+fn root_only_file(dir: &Path) -> PathBuf {
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "root only\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    secret
+}
+
+#[test]
+fn root_file_opened_before_dropping_privileges_needs_files_as_caller() {
+    if !have_root("root_file_opened_before_dropping_privileges_needs_files_as_caller") {
+        return;
+    }
+    let dir = open_dir();
+    let secret = root_only_file(dir.path());
+    let out = dir.path().join("ticks");
+    let img = dir.path().join("daemon.img");
+    let mut target = Guarded::spawn(quiet(
+        Command::new(FX_DROP_PRIVS)
+            .arg(&secret)
+            .arg(&out)
+            .current_dir(dir.path()),
+    ));
+    let pid = target.pid;
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= 3),
+        "fixture did not start"
+    );
+    assert_eq!(
+        status_field(pid, "Uid").as_deref(),
+        Some("65534\t65534\t65534\t65534")
+    );
+    dump_and_reap(&mut target, &img);
+
+    // Rule 7: the restored nobody may not open the root-only file.
+    let (o, restored) = restore_detached(&img, dir.path(), &[]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "restore must be refused: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains(s(&secret)),
+        "refusal does not name the file: {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("--files-as-caller"),
+        "no way out given: {}",
+        stderr(&o)
+    );
+    assert!(restored.is_none());
+    assert!(!alive(pid), "a refused restore left a process");
+
+    // --files-as-caller: opened with root's authority, listed in a notice.
+    let (o, restored) = restore_detached(&img, dir.path(), &["--files-as-caller"]);
+    assert_eq!(o.status.code(), Some(0), "restore failed: {}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    assert!(
+        stderr(&o).contains(s(&secret)),
+        "the notice does not list the file: {}",
+        stderr(&o)
+    );
+    assert_eq!(
+        status_field(restored, "Uid").as_deref(),
+        Some("65534\t65534\t65534\t65534")
+    );
+    assert_eq!(
+        status_field(restored, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+    let n = lines(&out).len();
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= n + 3),
+        "restored daemon does not run on"
+    );
+    assert!(
+        lines(&out).last().unwrap().ends_with("root only"),
+        "held file not readable"
+    );
+}
+
+/// The uid and gid of `TEST_USER`, created when missing.
+fn test_user() -> (u32, u32) {
+    let id = |flag: &str| {
+        Command::new("id")
+            .args([flag, TEST_USER])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            })
+    };
+    if id("-u").is_none() {
+        let st = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                TEST_USER,
+            ])
+            .status()
+            .expect("useradd");
+        assert!(
+            st.success() || id("-u").is_some(),
+            "useradd {TEST_USER} failed"
+        );
+    }
+    (id("-u").expect("uid"), id("-g").expect("gid"))
+}
+
+#[test]
+fn root_unprivileged_user_restoring_a_root_image_gets_own_identity_or_strict_refusal() {
+    if !have_root(
+        "root_unprivileged_user_restoring_a_root_image_gets_own_identity_or_strict_refusal",
+    ) {
+        return;
+    }
+    let (uid, gid) = test_user();
+    let dir = open_dir();
+    let out = dir.path().join("count");
+    std::fs::write(&out, "").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let img = dir.path().join("root.img");
+    let mut target = Guarded::spawn(quiet(
+        Command::new(FX_COUNTER)
+            .arg("100")
+            .arg(&out)
+            .current_dir(dir.path()),
+    ));
+    assert!(wait_until(LONG, || lines(&out).len() >= 3));
+    assert_eq!(
+        status_field(target.pid, "Uid").as_deref(),
+        Some("0\t0\t0\t0")
+    );
+    dump_and_reap(&mut target, &img);
+    std::fs::set_permissions(&img, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let as_user = |args: &[&str]| {
+        ckpt(args)
+            .uid(uid)
+            .gid(gid)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run ckpt as the test user")
+    };
+
+    // --strict-creds: root's credentials cannot be kept, so exit 3.
+    let o = as_user(&["restore", s(&img), "--pid-ns", "--strict-creds", "--detach"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "--strict-creds must refuse: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--strict-creds"), "{}", stderr(&o));
+
+    // Without --pid-ns the PID cannot be claimed: refused before anything.
+    let o = as_user(&["restore", s(&img), "--detach"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("CAP_CHECKPOINT_RESTORE") && stderr(&o).contains("--pid-ns"),
+        "{}",
+        stderr(&o)
+    );
+
+    let o = as_user(&["restore", s(&img), "--pid-ns", "--detach"]);
+    if stderr(&o).contains("--pid-ns is not supported yet") {
+        // --pid-ns is not implemented: the refusal must be clear and leave
+        // nothing behind.
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(
+            stdout(&o).trim().is_empty(),
+            "a PID was printed: {}",
+            stdout(&o)
+        );
+        return;
+    }
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "restore as {TEST_USER} failed: {}",
+        stderr(&o)
+    );
+    let restored: i32 = stdout(&o).trim().parse().expect("restored PID on stdout");
+    let _k = KillOnDrop(restored);
+    let want_uid = format!("{uid}\t{uid}\t{uid}\t{uid}");
+    assert_eq!(
+        status_field(restored, "Uid").as_deref(),
+        Some(want_uid.as_str())
+    );
+    assert_eq!(
+        status_field(restored, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+}
+
+#[test]
+fn root_unprivileged_user_dumps_own_process_and_own_landlocked_process_is_refused() {
+    if !have_root("root_unprivileged_user_dumps_own_process_and_own_landlocked_process_is_refused")
+    {
+        return;
+    }
+    // The probe's peer takes the user's own ids: no privilege needed.
+    let (uid, gid) = test_user();
+    let dir = open_dir();
+    let as_user = |cmd: &mut Command| {
+        cmd.uid(uid).gid(gid).current_dir(dir.path());
+    };
+    let out = dir.path().join("count");
+    let mut plain = Command::new(FX_COUNTER);
+    plain.arg("1").arg(&out);
+    as_user(&mut plain);
+    let plain = Guarded::spawn(quiet(&mut plain));
+    let ticks = dir.path().join("ticks");
+    let mut boxed = Command::new(FX_LANDLOCK);
+    boxed.arg(&ticks);
+    as_user(&mut boxed);
+    let boxed = Guarded::spawn(quiet(&mut boxed));
+    assert!(wait_until(LONG, || lines(&out).len() >= 2 && lines(&ticks).len() >= 2));
+
+    let dump = |pid: i32, img: &str| {
+        let mut c = ckpt(&[
+            "dump",
+            &pid.to_string(),
+            "-o",
+            img,
+            "--leave-running",
+            "--quiet",
+        ]);
+        as_user(&mut c);
+        c.stdin(std::process::Stdio::null())
+            .output()
+            .expect("run ckpt as the test user")
+    };
+    let o = dump(plain.pid, "plain.img");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "own unsandboxed process: {}",
+        stderr(&o)
+    );
+    let o = dump(boxed.pid, "boxed.img");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "own Landlock-sandboxed process: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("Landlock"), "{}", stderr(&o));
+    assert!(!dir.path().join("boxed.img").exists());
+    assert!(alive(boxed.pid) && alive(plain.pid));
+    assert_eq!(status_field(boxed.pid, "TracerPid").as_deref(), Some("0"));
+}
