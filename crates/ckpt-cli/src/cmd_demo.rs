@@ -129,7 +129,14 @@ fn run_in(dir: &Path) -> Result<u8, Failure> {
             verdict.refusal_summary()
         )));
     }
-    let restored = ckpt_core::restore(&img, &RestoreOptions::default()).map_err(|e| {
+    let restored = ckpt_core::restore(
+        &img,
+        &RestoreOptions {
+            plan: verdict.plan.clone(),
+            ..RestoreOptions::default()
+        },
+    )
+    .map_err(|e| {
         if e.is_security_refusal() {
             Failure::refused(e)
         } else {
