@@ -87,9 +87,9 @@ impl DumpError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RestoreError {
-    #[error("cannot restore pid {pid}: that PID is taken on this host; end the process using it, or restore with --pid-ns (not supported yet)")]
+    #[error("cannot restore pid {pid}: that PID is taken on this host; end the process using it, or restore with --pid-ns")]
     PidTaken { pid: i32 },
-    #[error("cannot restore pid {pid}: claiming a PID needs CAP_CHECKPOINT_RESTORE; run as root, or restore with --pid-ns (not supported yet)")]
+    #[error("cannot restore pid {pid}: claiming a PID needs CAP_CHECKPOINT_RESTORE; run as root, or restore with --pid-ns")]
     NoCapability { pid: i32 },
     #[error("cannot create the task for pid {pid}: {source}")]
     Create {
@@ -97,8 +97,21 @@ pub enum RestoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--pid-ns is not supported yet; free PID {pid} and restore without it")]
-    PidNsUnsupported { pid: i32 },
+    #[error("cannot set up the new PID namespace for pid {pid}: {what}: {source}")]
+    Namespace {
+        pid: i32,
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The restore inside the new PID namespace failed; `message` is that
+    /// error's text, `security` whether it was a security refusal.
+    #[error("{message} (inside the new PID namespace)")]
+    InNamespace {
+        pid: i32,
+        message: String,
+        security: bool,
+    },
     #[error("cannot restore pid {pid}: {source}")]
     Trace {
         pid: i32,
@@ -153,6 +166,7 @@ impl RestoreError {
         match self {
             RestoreError::Security { source, .. } if source.is_refusal() => EXIT_SECURITY,
             RestoreError::FileDenied { .. } => EXIT_SECURITY,
+            RestoreError::InNamespace { security: true, .. } => EXIT_SECURITY,
             _ => EXIT_OPERATIONAL,
         }
     }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod landlock_probe;
 pub mod model;
 pub mod persist;
+mod pidns;
 pub mod procfs;
 pub mod ptrace;
 pub mod restore;
@@ -71,7 +72,8 @@ pub struct DumpReport {
 /// How to restore.
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
-    /// Restore into a new PID namespace (not supported yet: refused).
+    /// Restore into a new PID namespace with ckpt as its init (and a new
+    /// user namespace when the caller lacks CAP_SYS_ADMIN); see `pidns`.
     pub pid_ns: bool,
     /// Show progress on stderr.
     pub progress: bool,
@@ -275,8 +277,18 @@ pub fn restore(
 ) -> Result<RestoredProcess, RestoreError> {
     let state = load_process(image)?;
     if opts.pid_ns {
-        return Err(RestoreError::PidNsUnsupported { pid: state.pid });
+        return pidns::restore_in_new_pid_ns(image, opts, &state);
     }
+    restore_here(image, opts, &state)
+}
+
+/// Restores `state` in this PID namespace (for `--pid-ns`, called by the
+/// new namespace's init).
+pub(crate) fn restore_here(
+    image: &VerifiedImage,
+    opts: &RestoreOptions,
+    state: &model::ProcessState,
+) -> Result<RestoredProcess, RestoreError> {
     let base = match image.sections_of(SectionKind::PAGES).next() {
         Some(s) => s.offset,
         None if state.page_runs.is_empty() => 0,
@@ -299,7 +311,7 @@ pub fn restore(
         Some(&state.security),
     )?;
     restore::rebuild(
-        &state,
+        state,
         &restore::PagesSource {
             file: image.file(),
             base,

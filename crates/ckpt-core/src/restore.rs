@@ -102,6 +102,9 @@ impl ExitStatus {
 pub struct RestoredProcess {
     pid: i32,
     files_as_caller: Vec<String>,
+    /// The child to wait for: the process itself, or with `--pid-ns` the
+    /// namespace's init (ckpt), which exits with the process's status.
+    wait_pid: i32,
 }
 
 impl RestoredProcess {
@@ -117,7 +120,7 @@ impl RestoredProcess {
     pub fn wait(self) -> std::io::Result<ExitStatus> {
         use nix::sys::wait::{waitpid, WaitStatus};
         loop {
-            match waitpid(nix::unistd::Pid::from_raw(self.pid), None) {
+            match waitpid(nix::unistd::Pid::from_raw(self.wait_pid), None) {
                 Ok(WaitStatus::Exited(_, c)) => return Ok(ExitStatus::Code(c)),
                 Ok(WaitStatus::Signaled(_, s, _)) => return Ok(ExitStatus::Signal(s as i32)),
                 Ok(_) => continue,
@@ -295,7 +298,20 @@ pub fn rebuild(
     Ok(RestoredProcess {
         pid,
         files_as_caller,
+        wait_pid: pid,
     })
+}
+
+impl RestoredProcess {
+    /// A process restored inside a new PID namespace: `pid` as the host
+    /// sees it, `init` the namespace's init (our child) to wait for.
+    pub(crate) fn in_namespace(pid: i32, init: i32, files_as_caller: Vec<String>) -> Self {
+        RestoredProcess {
+            pid,
+            files_as_caller,
+            wait_pid: init,
+        }
+    }
 }
 
 struct Rebuilder<'a> {

@@ -332,3 +332,76 @@ pub fn same_open_file(pid: i32, fd1: i32, fd2: i32) -> io::Result<bool> {
     };
     check(r).map(|v| v == 0)
 }
+
+/// `clone3(flags | SIGCHLD)` as a plain fork into new namespaces
+/// (CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWUSER): returns 0 in the child and
+/// the child's PID in the parent.
+///
+/// The child goes on running this program's Rust code, which is sound only
+/// because ckpt is single-threaded when it calls this (restore runs no
+/// threads: the image verifier's threads have been joined), so no lock can
+/// be held by a thread that does not exist in the child.
+///
+/// # Errors
+/// The kernel's errno (EPERM without the privilege a namespace needs).
+pub fn fork_into_namespaces(flags: u64) -> io::Result<i32> {
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 without CLONE_VM is fork(2) with namespace flags; the
+    // single-threaded precondition above makes continuing in the child sound.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    check(ret).map(|pid| pid as i32)
+}
+
+/// Makes every mount private to this (new) mount namespace, then mounts a
+/// fresh procfs on /proc so that /proc shows the new PID namespace.
+///
+/// # Errors
+/// The errno of mount(2), naming the step.
+pub fn mount_private_proc() -> io::Result<()> {
+    let root = c"/";
+    let proc_ = c"proc";
+    let target = c"/proc";
+    // SAFETY: all pointers are valid NUL-terminated strings or null, which
+    // mount(2) accepts for source/fstype/data with MS_PRIVATE.
+    let r = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(e.kind(), format!("make / private: {e}")));
+    }
+    // SAFETY: as above; "proc" needs no data.
+    let r = unsafe {
+        libc::mount(
+            proc_.as_ptr(),
+            target.as_ptr(),
+            proc_.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            std::ptr::null(),
+        )
+    };
+    if r != 0 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("mount proc on /proc: {e}"),
+        ));
+    }
+    Ok(())
+}

@@ -933,7 +933,26 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
     for (t, labels) in input.tasks.iter().zip(task_labels) {
         let tid = t.tid;
         let res = creds_rules::resolve(&t.creds, &restorer.creds, restorer.id_limits.as_ref());
-        for change in &res.changes {
+        // In a new user namespace ckpt holds every capability, which it
+        // needs to *apply* confinement (the bounding set, a filter without
+        // no_new_privs): `res` says what can be applied. What the task is
+        // *granted* stays bounded by the caller's own capabilities on the
+        // host (DESIGN 1: never more privileged than the caller), so the
+        // credentials come from a second resolution against those.
+        let grant = if new_user_ns {
+            let mut bounded = restorer.creds.clone();
+            let host = &input.caller.creds.caps;
+            bounded.caps.permitted = host.permitted;
+            bounded.caps.effective = host.permitted;
+            bounded.caps.inheritable = host.inheritable;
+            bounded.caps.ambient = 0;
+            let mut g = creds_rules::resolve(&t.creds, &bounded, restorer.id_limits.as_ref());
+            g.applied.caps.bounding = res.applied.caps.bounding;
+            g
+        } else {
+            res.clone()
+        };
+        for change in &grant.changes {
             if flags.strict_creds {
                 refusals.push(Refusal::CredsNotRestorable {
                     tid,
@@ -986,9 +1005,9 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
         }
         tasks.push(TaskPlan {
             tid,
-            creds_from_image: res.exact(),
-            creds: res.applied,
-            creds_changes: res.changes,
+            creds_from_image: grant.exact(),
+            creds: grant.applied,
+            creds_changes: grant.changes,
             labels,
             no_new_privs,
             seccomp: t.seccomp,

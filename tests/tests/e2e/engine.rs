@@ -513,3 +513,61 @@ fn root_pipe_shared_with_another_process_is_refused_and_left_running() {
     assert!(alive(target.pid));
     assert_eq!(status_field(target.pid, "TracerPid").as_deref(), Some("0"));
 }
+
+#[test]
+fn root_pid_ns_restores_while_the_pid_is_taken() {
+    if !have_root("root_pid_ns_restores_while_the_pid_is_taken") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("count");
+    let img = dir.path().join("ns.img");
+    let target = Guarded::spawn(Command::new(FX_COUNTER).arg("40").arg(&out));
+    assert!(wait_until(LONG, || numbers(&out).len() >= 3));
+    let o = run_ckpt(&[
+        "dump",
+        &target.pid.to_string(),
+        "-o",
+        s(&img),
+        "--leave-running",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        alive(target.pid),
+        "--leave-running must leave the target running"
+    );
+    // The original keeps its PID; without --pid-ns the restore must refuse.
+    let o = run_ckpt(&["restore", s(&img), "--detach", "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--pid-ns"), "{}", stderr(&o));
+    let o = run_ckpt(&["restore", s(&img), "--pid-ns", "--detach", "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let outer: i32 = stdout(&o).trim().parse().expect("PID on stdout");
+    let _k = KillOnDrop(outer);
+    // Inside its namespace it keeps the checkpointed PID.
+    let nspid = status_field(outer, "NSpid").expect("NSpid");
+    assert_eq!(
+        nspid.split_whitespace().last(),
+        Some(target.pid.to_string().as_str()),
+        "NSpid {nspid}"
+    );
+    assert_ne!(outer, target.pid);
+    // It runs: its own fd on the output (fd 3) keeps advancing.
+    let pos = || {
+        std::fs::read_to_string(format!("/proc/{outer}/fdinfo/3"))
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("pos:")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+            })
+            .unwrap_or(0)
+    };
+    let p0 = pos();
+    assert!(
+        wait_until(LONG, || pos() > p0 + 8),
+        "the copy did not continue"
+    );
+}

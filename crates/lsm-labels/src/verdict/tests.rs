@@ -946,6 +946,21 @@ fn pid_ns_for_an_unprivileged_caller_uses_a_new_user_namespace() {
     c.tasks[0].creds.uids = [0; 4];
     let v = c.decide();
     assert_eq!(v.plan.unwrap().tasks[0].creds.uids, [1000; 4]);
+    // A root image's capabilities are not granted because ckpt holds them
+    // inside the new namespace: the task gets no more than the caller has
+    // on the host (none), ckpt says so, and --strict-creds refuses.
+    c.tasks[0].creds.caps.permitted = cap::FULL_SET;
+    c.tasks[0].creds.caps.effective = cap::FULL_SET;
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let caps = v.plan.as_ref().unwrap().tasks[0].creds.caps;
+    assert_eq!((caps.permitted, caps.effective), (0, 0));
+    assert!(v
+        .notices
+        .iter()
+        .any(|n| matches!(n, Notice::CredsRederived { .. })));
+    c.flags.strict_creds = true;
+    assert!(!c.decide().allowed());
 }
 
 #[test]
