@@ -172,9 +172,9 @@ pub fn collect(
             });
         }
     }
-    let seccomp_filter_mode = match procfs::status_field(&status, "Seccomp") {
-        Some("0") | None => false,
-        Some("2") => true,
+    // Filter mode is captured by `security_dump`; strict mode is refused.
+    match procfs::status_field(&status, "Seccomp") {
+        Some("0") | Some("2") | None => {}
         Some(m) => {
             return Err(DumpError::Confinement {
                 pid,
@@ -183,7 +183,7 @@ pub fn collect(
                 ),
             })
         }
-    };
+    }
 
     let no_new_privs = procfs::status_field(&status, "NoNewPrivs") == Some("1");
     let umask = procfs::status_field(&status, "Umask")
@@ -295,11 +295,6 @@ pub fn collect(
     let ssw = |i: usize| u64::from_le_bytes(ss[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
     let ss_flags = ssw(1) as u32;
     let sigaltstack = (ss_flags & libc::SS_DISABLE as u32 == 0).then(|| (ssw(0), ss_flags, ssw(2)));
-    let securebits = inj(
-        pid,
-        "prctl(PR_GET_SECUREBITS)",
-        t.syscall(libc::SYS_prctl, &[libc::PR_GET_SECUREBITS as u64]),
-    )? as u32;
     // Resource limits from inside: prlimit64 on another task whose ids
     // differ from ours needs CAP_SYS_RESOURCE, which root may lack.
     let mut rlimits = Vec::new();
@@ -328,31 +323,6 @@ pub fn collect(
     // put_back consumed the originals; keep them for the final release.
     frozen.orig_regs = Some(regs);
     frozen.orig_mask = Some(sigmask);
-
-    let mut seccomp_filters = Vec::new();
-    if seccomp_filter_mode {
-        for index in 0..1024u64 {
-            match crate::sys::get_seccomp_filter(pid, index) {
-                Ok(Some(f)) => seccomp_filters.push(f),
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(DumpError::Confinement {
-                        pid,
-                        what: format!("its seccomp filters cannot be read ({e})"),
-                    })
-                }
-            }
-        }
-        // Index 0 is the oldest filter (kernel/seccomp.c get_nth_filter):
-        // already the order to install them. (`security_dump::capture`
-        // reads and checks them too; its result is what the image stores.)
-        if seccomp_filters.is_empty() {
-            return Err(DumpError::Confinement {
-                pid,
-                what: "it is in seccomp filter mode but no filter could be read".into(),
-            });
-        }
-    }
 
     // The memory map (re-read: the scratch page is gone again).
     let maps = procfs::parse_maps(&proc.read_text("maps").map_err(proc_err(pid, "maps"))?)
@@ -438,24 +408,14 @@ pub fn collect(
         .trim_end()
         .to_string();
     let (fds, pipes) = collect_fds(pid, proc)?;
-    let task_state = lsm_labels::taskstate::read_task_state(&lsm_labels::HostView::live(), pid)
-        .map_err(|e| DumpError::Proc {
-            pid,
-            file: "status (security state)".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
-    let mut security =
-        task_state
-            .threads
-            .into_iter()
-            .next()
-            .ok_or_else(|| DumpError::Unsupported {
-                pid,
-                what: "its security state lists no thread".into(),
-            })?;
-    security.creds.securebits = securebits;
-    security.seccomp_filters = seccomp_filters;
-    security.personality = personality;
+    // The security state (credentials, labels, securebits, seccomp
+    // filters) is read by `security_dump::capture` before this runs, with
+    // the task's filters suspended; the caller stores it in `security`.
+    let security = lsm_labels::TaskSecurity {
+        tid: pid,
+        personality,
+        ..Default::default()
+    };
 
     let state = ProcessState {
         pid,

@@ -266,52 +266,6 @@ pub fn siginfo_addr(pid: i32) -> u64 {
     }
 }
 
-const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
-
-/// `ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index, buf)`: the classic BPF
-/// program of seccomp filter `index` (0 = the oldest, as `get_nth_filter`
-/// counts back from the newest) as
-/// raw `struct sock_filter` bytes; `None` past the last filter.
-///
-/// # Errors
-/// EINVAL when the task is not in filter mode, EACCES without CAP_SYS_ADMIN.
-pub fn get_seccomp_filter(pid: i32, index: u64) -> io::Result<Option<Vec<u8>>> {
-    // SAFETY: a NULL buffer asks only for the instruction count.
-    let n = unsafe {
-        libc::ptrace(
-            PTRACE_SECCOMP_GET_FILTER,
-            pid,
-            index as *mut libc::c_void,
-            std::ptr::null_mut::<libc::c_void>(),
-        )
-    };
-    if n < 0 {
-        let e = io::Error::last_os_error();
-        return match e.raw_os_error() {
-            Some(libc::ENOENT) => Ok(None),
-            _ => Err(e),
-        };
-    }
-    let count = n as usize;
-    if count > 4096 {
-        return Err(io::Error::other("seccomp filter longer than BPF_MAXINSNS"));
-    }
-    let mut buf = vec![0u8; count * 8];
-    // SAFETY: `buf` holds `count` 8-byte sock_filter entries, as the kernel
-    // reported; it writes at most that many.
-    let got = unsafe {
-        libc::ptrace(
-            PTRACE_SECCOMP_GET_FILTER,
-            pid,
-            index as *mut libc::c_void,
-            buf.as_mut_ptr().cast::<libc::c_void>(),
-        )
-    };
-    check(got)?;
-    buf.truncate(got as usize * 8);
-    Ok(Some(buf))
-}
-
 /// `kcmp(pid, pid, KCMP_FILE, fd1, fd2) == 0`: whether two fds of `pid`
 /// share one open file description.
 ///
