@@ -639,4 +639,53 @@ fn root_unprivileged_user_dumps_own_process_and_own_landlocked_process_is_refuse
     assert!(!dir.path().join("boxed.img").exists());
     assert!(alive(boxed.pid) && alive(plain.pid));
     assert_eq!(status_field(boxed.pid, "TracerPid").as_deref(), Some("0"));
+
+    // The user restores their own image. The PID cannot be claimed on the
+    // host without CAP_CHECKPOINT_RESTORE: refused, naming --pid-ns ...
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", "plain.img", "--detach", "--quiet"];
+        args.extend_from_slice(extra);
+        let mut c = ckpt(&args);
+        as_user(&mut c);
+        c.stdin(std::process::Stdio::null())
+            .output()
+            .expect("run ckpt as the test user")
+    };
+    let o = restore(&[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--pid-ns"), "{}", stderr(&o));
+    // ... and with --pid-ns it runs in new user and PID namespaces, as the
+    // user, with no capabilities, and goes on counting.
+    let o = restore(&["--pid-ns"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let copy: i32 = stdout(&o).trim().parse().expect("restored PID on stdout");
+    let _k = KillOnDrop(copy);
+    let want = format!("{uid}\t{uid}\t{uid}\t{uid}");
+    assert_eq!(status_field(copy, "Uid").as_deref(), Some(want.as_str()));
+    assert_eq!(
+        status_field(copy, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+    let nspid = status_field(copy, "NSpid").expect("NSpid");
+    assert_eq!(
+        nspid.split_whitespace().last(),
+        Some(plain.pid.to_string().as_str()),
+        "keeps its PID inside the namespace: {nspid}"
+    );
+    let pos = || {
+        std::fs::read_to_string(format!("/proc/{copy}/fdinfo/3"))
+            .ok()
+            .and_then(|t| {
+                t.lines().find_map(|l| {
+                    l.strip_prefix("pos:")
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                })
+            })
+            .unwrap_or(0)
+    };
+    let p0 = pos();
+    assert!(
+        wait_until(LONG, || pos() > p0 + 4),
+        "the copy did not continue"
+    );
 }

@@ -133,14 +133,32 @@ fn root_restore_keep_lsm_with_a_different_stack_exits_3_before_creating_anything
         return;
     }
     let dir = tempfile::tempdir().unwrap();
+    // Signed by a key the restore trusts: a valid signature does not make a
+    // stack difference acceptable.
+    let key = image_format::keys::generate_signing_key().unwrap();
+    let pubk = dir.path().join("k.pub");
+    image_format::keys::write_public_key(&pubk, &key.verifying_key()).unwrap();
     let img = write_img(
         dir.path(),
         "se.img",
-        &build_image(&selinux_profile(), &[nobody_task(FREE_PID)], None),
+        &build_image(&selinux_profile(), &[nobody_task(FREE_PID)], Some(&key)),
     );
-    let o = run_ckpt(&["restore", s(&img), "--keep-lsm", "--detach"]);
+    let o = run_ckpt(&[
+        "restore",
+        s(&img),
+        "--keep-lsm",
+        "--detach",
+        "--require-signature",
+        "--trusted-key",
+        s(&pubk),
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("stack"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("signature"),
+        "the signature is fine: {}",
+        stderr(&o)
+    );
     assert!(!alive(FREE_PID));
     // Without --keep-lsm the stack difference is reported, not refused, so
     // the policy-diff verdict is allowed (as root).
