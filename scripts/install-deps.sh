@@ -6,7 +6,7 @@ set -euo pipefail
 
 need_pkgs=()
 for pair in gcc:gcc make:make python3:python3 perl:perl bash:bash sleep:coreutils \
-            setpriv:util-linux pkg-config:pkg-config; do
+            setpriv:util-linux useradd:passwd pkg-config:pkg-config; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
@@ -40,5 +40,11 @@ done
 if [ ! -e /sys/kernel/security/lsm ] && [ "$(id -u)" = 0 ]; then
     mount -t securityfs securityfs /sys/kernel/security 2>/dev/null || \
         echo "install-deps: could not mount securityfs; ckpt will use the lsm_list_modules syscall" >&2
+fi
+# The BPF enumeration test attaches a program to a cgroup2 directory.
+if ! awk '$9 == "cgroup2" {found=1} END {exit !found}' /proc/self/mountinfo && [ "$(id -u)" = 0 ]; then
+    mkdir -p /run/ckpt-cgroup2
+    mount -t cgroup2 none /run/ckpt-cgroup2 2>/dev/null || \
+        echo "install-deps: could not mount cgroup2; the BPF enumeration test will fail" >&2
 fi
 exit 0
