@@ -114,21 +114,7 @@ pub fn ptrace_set_options(pid: i32, options: libc::c_int) -> io::Result<()> {
 /// # Errors
 /// The kernel's errno from clone3.
 pub fn spawn_probe_peer(uid: u32, gid: u32) -> io::Result<i32> {
-    #[repr(C)]
-    #[derive(Default)]
-    struct CloneArgs {
-        flags: u64,
-        pidfd: u64,
-        child_tid: u64,
-        parent_tid: u64,
-        exit_signal: u64,
-        stack: u64,
-        stack_size: u64,
-        tls: u64,
-        set_tid: u64,
-        set_tid_size: u64,
-        cgroup: u64,
-    }
+    use crate::sys::CloneArgs;
     let args = CloneArgs {
         exit_signal: libc::SIGCHLD as u64,
         ..CloneArgs::default()
