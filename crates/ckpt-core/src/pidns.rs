@@ -21,14 +21,13 @@ use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 
-/// CAP_SYS_ADMIN in this process's effective set (/proc/self/status).
+/// CAP_SYS_ADMIN in this process's effective set (/proc/self/status), which
+/// the kernel checks for CLONE_NEWPID.
 fn has_sys_admin() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapEff:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            crate::procfs::status_field(&s, "CapEff").and_then(|v| u64::from_str_radix(v, 16).ok())
         })
         // Bit 21 is CAP_SYS_ADMIN.
         .is_some_and(|caps| caps & (1 << 21) != 0)
@@ -77,7 +76,12 @@ pub fn restore_in_new_pid_ns(
     state: &ProcessState,
 ) -> Result<RestoredProcess, RestoreError> {
     let pid = state.pid;
-    let unprivileged = !has_sys_admin();
+    // The verdict decided whether a user namespace is needed (and resolved
+    // the credentials for it); follow it. Without a plan, ask the kernel.
+    let unprivileged = match &opts.plan {
+        Some(plan) => plan.new_user_namespace,
+        None => !has_sys_admin(),
+    };
     let (report_r, report_w) = nix::unistd::pipe().map_err(|e| ns_err(pid, "pipe")(e.into()))?;
     let (go_r, go_w) = nix::unistd::pipe().map_err(|e| ns_err(pid, "pipe")(e.into()))?;
     let (euid, egid) = (nix::unistd::geteuid(), nix::unistd::getegid());
