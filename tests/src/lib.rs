@@ -165,6 +165,15 @@ pub fn status_field(pid: i32, key: &str) -> Option<String> {
         .map(|v| v.trim().to_string())
 }
 
+/// The file offset of fd `fd` of process `pid` (/proc/PID/fdinfo `pos:`):
+/// whether a restored process is still writing through its own fd.
+pub fn fd_pos(pid: i32, fd: i32) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("pos:").and_then(|v| v.trim().parse().ok()))
+}
+
 /// The state letter of a process (R, S, T, t, Z ...).
 pub fn state(pid: i32) -> Option<char> {
     status_field(pid, "State").and_then(|s| s.chars().next())

@@ -554,17 +554,7 @@ fn root_pid_ns_restores_while_the_pid_is_taken() {
     );
     assert_ne!(outer, target.pid);
     // It runs: its own fd on the output (fd 3) keeps advancing.
-    let pos = || {
-        std::fs::read_to_string(format!("/proc/{outer}/fdinfo/3"))
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("pos:")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                })
-            })
-            .unwrap_or(0)
-    };
+    let pos = || fd_pos(outer, 3).unwrap_or(0);
     let p0 = pos();
     assert!(
         wait_until(LONG, || pos() > p0 + 8),

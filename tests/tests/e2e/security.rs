@@ -672,17 +672,7 @@ fn root_unprivileged_user_dumps_own_process_and_own_landlocked_process_is_refuse
         Some(plain.pid.to_string().as_str()),
         "keeps its PID inside the namespace: {nspid}"
     );
-    let pos = || {
-        std::fs::read_to_string(format!("/proc/{copy}/fdinfo/3"))
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("pos:")
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                })
-            })
-            .unwrap_or(0)
-    };
+    let pos = || fd_pos(copy, 3).unwrap_or(0);
     let p0 = pos();
     assert!(
         wait_until(LONG, || pos() > p0 + 4),
