@@ -210,6 +210,11 @@ pub enum FormatError {
         section_len: u64,
     },
 
+    /// The section's contents were not verified at open
+    /// (`VerifiedImage::open_deferring`), so the reader does not hand them out.
+    #[error("section {kind} was not verified when the image was opened (open_deferring): the caller must read and check it itself")]
+    SectionNotVerified { kind: SectionKind },
+
     /// A section entry passed to the reader is not one of this image's sections.
     #[error("{kind} at offset {offset} is not a section of this image: pass an entry from VerifiedImage::sections")]
     ForeignSection { kind: SectionKind, offset: u64 },
@@ -249,6 +254,7 @@ impl FormatError {
             | TooManySectionsToWrite { .. }
             | SectionKindMisuse { .. }
             | PageReadOutOfBounds { .. }
+            | SectionNotVerified { .. }
             | ForeignSection { .. } => FormatErrorKind::Unsupported,
             TooShort { .. }
             | BadMagic { .. }

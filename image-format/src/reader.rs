@@ -59,12 +59,31 @@ pub struct VerifiedImage {
     table_digest: [u8; 32],
     signature: Option<SignatureInfo>,
     security: SecurityHeaderRecord,
+    /// Sections of this kind were not hashed at open
+    /// ([`Self::open_deferring`]): their bytes are checked by the caller
+    /// as it uses them.
+    deferred: Option<SectionKind>,
 }
 
 impl VerifiedImage {
     /// Verifies the image in `file` (which must be seekable: a regular
     /// file). Reads the whole file once, in 4 MiB chunks.
     pub fn open(file: File) -> Result<Self, FormatError> {
+        Self::open_inner(file, None)
+    }
+
+    /// Like [`Self::open`], but the contents of the sections of kind
+    /// `deferred` (in practice [`SectionKind::PAGES`]) are not read or
+    /// hashed here: everything else (header, trailer, table digest,
+    /// signature, layout, padding, every other section's digest) is. The
+    /// caller must hash those bytes itself where it uses them and compare
+    /// with [`SectionEntry::digest`] (DESIGN 3.9: restore reads the pages
+    /// back from the restored task). [`Self::read_pages`] refuses them.
+    pub fn open_deferring(file: File, deferred: SectionKind) -> Result<Self, FormatError> {
+        Self::open_inner(file, Some(deferred))
+    }
+
+    fn open_inner(file: File, deferred: Option<SectionKind>) -> Result<Self, FormatError> {
         let file_len = file
             .metadata()
             .map_err(|source| FormatError::Metadata { source })?
@@ -73,7 +92,7 @@ impl VerifiedImage {
             file: &file,
             len: file_len,
         };
-        let v = verify(&source)?;
+        let v = verify(&source, deferred)?;
         Ok(VerifiedImage {
             file,
             file_len,
@@ -84,7 +103,14 @@ impl VerifiedImage {
             table_digest: v.table_digest,
             signature: v.signature,
             security: v.security,
+            deferred,
         })
+    }
+
+    /// The section kind whose contents were not verified at open
+    /// ([`Self::open_deferring`]), or `None` when every section was.
+    pub fn deferred_kind(&self) -> Option<SectionKind> {
+        self.deferred
     }
 
     /// Spools a stream (a pipe) into an unlinked temporary file in the
@@ -185,7 +211,8 @@ impl VerifiedImage {
     }
 
     /// Reads `buf.len()` bytes at `offset_in_section` of a section of this
-    /// image (for page sections). The bytes were verified at open time.
+    /// image (for page sections). The bytes were verified at open time;
+    /// sections whose verification was deferred are refused.
     pub fn read_pages(
         &self,
         s: &SectionEntry,
@@ -196,6 +223,9 @@ impl VerifiedImage {
         let inside = offset_in_section
             .checked_add(len)
             .is_some_and(|end| end <= s.len);
+        if self.deferred == Some(s.kind) {
+            return Err(FormatError::SectionNotVerified { kind: s.kind });
+        }
         if !inside || !self.sections.contains(s) {
             return Err(FormatError::PageReadOutOfBounds {
                 kind: s.kind,
@@ -215,7 +245,10 @@ impl VerifiedImage {
     }
 
     /// The image file, for `pread` of page sections at
-    /// `section.offset + offset_in_section`.
+    /// `section.offset + offset_in_section`. Bytes read from it after
+    /// `open` were verified when it was opened, not as they are read: a
+    /// caller whose file may be written by others checks what it read
+    /// (DESIGN 3.9), as ckpt's restore does.
     pub fn file(&self) -> &File {
         &self.file
     }
@@ -292,7 +325,10 @@ struct Verified {
 /// The whole verification, in the order of DESIGN 3.1: header, footer,
 /// trailer, table digest, signature, then layout and section digests, and
 /// only then the security header record.
-fn verify(src: &(impl ImageSource + Sync)) -> Result<Verified, FormatError> {
+fn verify(
+    src: &(impl ImageSource + Sync),
+    deferred: Option<SectionKind>,
+) -> Result<Verified, FormatError> {
     let file_len = src.len();
     if file_len < MIN_IMAGE_LEN {
         return Err(FormatError::TooShort {
@@ -394,7 +430,10 @@ fn verify(src: &(impl ImageSource + Sync)) -> Result<Verified, FormatError> {
     check_layout(&parsed.sections, header_len, trailer_offset)?;
 
     // Section digests and padding, in one forward pass.
-    verify_section_data(src, &parsed.sections, header_len, trailer_offset)?;
+    match deferred {
+        None => verify_section_data(src, &parsed.sections, header_len, trailer_offset)?,
+        Some(kind) => verify_sections_except(src, &parsed.sections, header_len, kind)?,
+    }
 
     // The security header record.
     let security = read_record_from(src, 0, &parsed.sections[0], trailer_offset)?;
@@ -623,6 +662,53 @@ fn verify_section_data(
         }
         checker.finish()
     })
+}
+
+/// Like [`verify_section_data`], but the sections of kind `skip` are
+/// neither read nor hashed (the padding before them is still checked).
+/// Runs after `check_layout`: padding is shorter than [`PAGE_ALIGN`].
+fn verify_sections_except(
+    src: &impl ImageSource,
+    sections: &[SectionEntry],
+    header_len: u64,
+    skip: SectionKind,
+) -> Result<(), FormatError> {
+    let mut previous_end = header_len;
+    let mut buf = Vec::new();
+    for (index, s) in sections.iter().enumerate() {
+        let pad = (s.offset - previous_end) as usize;
+        buf.resize(pad, 0);
+        src.read_at(&mut buf, previous_end)?;
+        if let Some(i) = buf.iter().position(|&b| b != 0) {
+            return Err(FormatError::NonZeroPadding {
+                index,
+                offset: previous_end + i as u64,
+            });
+        }
+        previous_end = s.offset + s.len;
+        if s.kind == skip {
+            continue;
+        }
+        let mut hasher = Sha256::new();
+        let mut at = s.offset;
+        while at < previous_end {
+            let n = (previous_end - at).min(VERIFY_CHUNK_LEN) as usize;
+            buf.resize(n, 0);
+            src.read_at(&mut buf, at)?;
+            hasher.update(&buf);
+            at += n as u64;
+        }
+        let digest: [u8; 32] = hasher.finalize().into();
+        if digest != s.digest {
+            return Err(FormatError::SectionDigestMismatch {
+                index,
+                kind: s.kind,
+                offset: s.offset,
+                len: s.len,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Areas up to this size are verified on the calling thread only.

@@ -5,14 +5,14 @@
 //! and only then ask the engine to create anything. Foreground restore
 //! waits and exits with the process's status (128+N for signal N).
 
-use crate::image_io::open_verified;
+use crate::image_io::open_for_restore;
 use crate::output::show_progress;
 use crate::verdict_input::{decide_for_restore, print_verdict_messages, RefusalSummary};
 use crate::{Failure, RestoreArgs};
 use ckpt_core::RestoreOptions;
 
 pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
-    let img = open_verified(&a.image)?;
+    let img = open_for_restore(&a.image)?;
     let verdict = decide_for_restore(&img, a)?;
     print_verdict_messages(&verdict, a.quiet);
     if !verdict.allowed() {

@@ -4,10 +4,13 @@
 //! What to collect is decided here from /proc text (through `ProcSource`)
 //! and from calls made through the `Tracer` seam; nothing here is unsafe.
 
+use std::collections::HashSet;
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
 use crate::error::DumpError;
+use crate::file_identity::DigestCache;
 use crate::model::*;
 use crate::procfs::{self, MapsEntry, ProcSource};
 use crate::ptrace::{find_syscall_insn, Tracee, Tracer};
@@ -348,8 +351,11 @@ pub fn collect(
             offset: m.offset,
             dev: m.dev,
             ino: m.ino,
+            stamp: None,
         });
     }
+    let mut digests = DigestCache::default();
+    stamp_mapped_files(pid, &mut vmas, &mut digests)?;
     let mut ranges = Vec::new();
     for v in &vmas {
         if matches!(v.backing, VmaBacking::FileShared | VmaBacking::Special) {
@@ -400,7 +406,8 @@ pub fn collect(
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
         .collect();
-    let exe = file_id(pid, proc, "exe")?;
+    let mut exe = file_id(pid, proc, "exe")?;
+    exe.stamp = Some(stamp_exe(pid, &exe, &mut digests)?);
     let cwd = file_id(pid, proc, "cwd")?;
     let comm = proc
         .read_text("comm")
@@ -451,7 +458,62 @@ fn file_id(pid: i32, proc: &dyn ProcSource, name: &str) -> Result<FileId, DumpEr
         path,
         dev: md.dev(),
         ino: md.ino(),
+        stamp: None,
     })
+}
+
+/// The stamp of the exe, with its content digest, read through
+/// /proc/PID/exe (the very file the task runs).
+fn stamp_exe(pid: i32, exe: &FileId, digests: &mut DigestCache) -> Result<FileStamp, DumpError> {
+    let f = File::open(format!("/proc/{pid}/exe")).map_err(proc_err(pid, "exe"))?;
+    let (md, stamp) = digests.stamp(&f, true).map_err(proc_err(pid, "exe"))?;
+    if (md.dev(), md.ino()) != (exe.dev, exe.ino) {
+        return Err(DumpError::Unsupported {
+            pid,
+            what: format!("its executable {} changed during the dump", exe.path),
+        });
+    }
+    Ok(stamp)
+}
+
+/// Records the stamp of every file-backed VMA's file (DESIGN 3.7), with a
+/// content digest for executable mappings; each file is hashed once. The
+/// file is opened by its path and must be the mapped inode.
+fn stamp_mapped_files(
+    pid: i32,
+    vmas: &mut [Vma],
+    digests: &mut DigestCache,
+) -> Result<(), DumpError> {
+    let mut exec: HashSet<(u64, u64)> = HashSet::new();
+    for v in vmas.iter() {
+        if v.prot & libc::PROT_EXEC as u32 != 0 {
+            exec.insert((v.dev, v.ino));
+        }
+    }
+    for v in vmas.iter_mut() {
+        if !matches!(v.backing, VmaBacking::FilePrivate | VmaBacking::FileShared) {
+            continue;
+        }
+        let with_digest = exec.contains(&(v.dev, v.ino));
+        let fail = |why: String| DumpError::Unsupported {
+            pid,
+            what: format!(
+                "cannot record the identity of mapped file {}: {why}",
+                v.name
+            ),
+        };
+        let f = File::open(&v.name).map_err(|e| fail(e.to_string()))?;
+        let (md, stamp) = digests
+            .stamp(&f, with_digest)
+            .map_err(|e| fail(e.to_string()))?;
+        if (md.dev(), md.ino()) != (v.dev, v.ino) {
+            return Err(fail(
+                "the file at that path is no longer the mapped one (renamed or replaced since it was mapped)".into(),
+            ));
+        }
+        v.stamp = Some(stamp);
+    }
+    Ok(())
 }
 
 fn socket_kind(pid: i32, ino: &str) -> String {
@@ -537,12 +599,14 @@ fn collect_fds(
                 path: link,
                 dev: md.dev(),
                 ino: md.ino(),
+                stamp: Some(crate::file_identity::stamp_of(&md)),
             })
         } else if ft.is_dir() {
             FdTarget::Directory(FileId {
                 path: link,
                 dev: md.dev(),
                 ino: md.ino(),
+                stamp: None,
             })
         } else if ft.is_char_device() {
             let major = (md.rdev() >> 8) & 0xfff;
@@ -809,6 +873,7 @@ mod tests {
             offset: 0,
             dev: 0,
             ino: 0,
+            stamp: None,
         }
     }
 

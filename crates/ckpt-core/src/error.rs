@@ -120,14 +120,17 @@ pub enum RestoreError {
     },
     #[error("cannot restore pid {pid}: {call} failed with errno {errno} ({})", std::io::Error::from_raw_os_error(*errno))]
     Injected { pid: i32, call: String, errno: i32 },
-    #[error("cannot restore pid {pid}: file {path} changed since the dump (was dev {want_dev:#x} ino {want_ino}, now dev {dev:#x} ino {ino}); put the original file back")]
+    #[error("refusing to restore pid {pid}: {path} is not the file that was dumped: {what}; put the original file back, or dump the process again")]
     FileChanged {
         pid: i32,
         path: String,
-        want_dev: u64,
-        want_ino: u64,
-        dev: u64,
-        ino: u64,
+        what: String,
+    },
+    #[error("cannot restore pid {pid}: {source}; the image file was changed after it was verified (who else can write it?); nothing was left running")]
+    PagesChanged {
+        pid: i32,
+        #[source]
+        source: crate::page_check::PageCheckError,
     },
     #[error("cannot restore pid {pid}: cannot open {path} ({what}) in the restored task: {}; make it available at that path", std::io::Error::from_raw_os_error(*errno))]
     Open {
@@ -166,6 +169,7 @@ impl RestoreError {
         match self {
             RestoreError::Security { source, .. } if source.is_refusal() => EXIT_SECURITY,
             RestoreError::FileDenied { .. } => EXIT_SECURITY,
+            RestoreError::FileChanged { .. } => EXIT_SECURITY,
             RestoreError::InNamespace { security: true, .. } => EXIT_SECURITY,
             _ => EXIT_OPERATIONAL,
         }

@@ -13,8 +13,10 @@
 pub mod bench;
 pub mod dump;
 pub mod error;
+pub mod file_identity;
 pub mod landlock_probe;
 pub mod model;
+pub mod page_check;
 pub mod persist;
 mod pidns;
 pub mod procfs;
@@ -289,9 +291,12 @@ pub(crate) fn restore_here(
     opts: &RestoreOptions,
     state: &model::ProcessState,
 ) -> Result<RestoredProcess, RestoreError> {
-    let base = match image.sections_of(SectionKind::PAGES).next() {
-        Some(s) => s.offset,
-        None if state.page_runs.is_empty() => 0,
+    let (base, len, digest) = match image.sections_of(SectionKind::PAGES).next() {
+        Some(s) => (s.offset, s.len, s.digest),
+        None if state.page_runs.is_empty() => {
+            use sha2::Digest;
+            (0, 0, sha2::Sha256::digest([]).into())
+        }
         None => {
             return Err(RestoreError::BadImage(
                 "page runs without a pages section".into(),
@@ -315,6 +320,8 @@ pub(crate) fn restore_here(
         &restore::PagesSource {
             file: image.file(),
             base,
+            len,
+            digest,
         },
         &security,
     )

@@ -4,12 +4,31 @@
 
 use crate::ptrace::Regs;
 
-/// Identity of a file: its path and (dev, ino) at dump time.
+/// Identity of a file: its path and (dev, ino) at dump time, and for
+/// regular files its stamp (DESIGN 3.7; `None` for directories, whose
+/// times change with every entry created in them).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FileId {
     pub path: String,
     pub dev: u64,
     pub ino: u64,
+    pub stamp: Option<FileStamp>,
+}
+
+/// What identifies a regular file's contents beyond (dev, ino): size,
+/// mtime and ctime to the nanosecond, and for executables and executable
+/// mappings the SHA-256 of the content (`file_identity`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+    pub ctime_sec: i64,
+    pub ctime_nsec: u32,
+    /// Birth time (statx btime), when the filesystem reports one: a file
+    /// created anew (even on a reused inode number) has a new one.
+    pub btime: Option<(i64, u32)>,
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// How a VMA is backed and therefore rebuilt.
@@ -39,6 +58,9 @@ pub struct Vma {
     pub offset: u64,
     pub dev: u64,
     pub ino: u64,
+    /// For file-backed VMAs: the file's stamp, with a digest when the
+    /// mapping is executable.
+    pub stamp: Option<FileStamp>,
 }
 
 /// Bits of [`Vma::madvise`]: smaps `VmFlags` mnemonic and the madvise(2)

@@ -85,17 +85,71 @@ fn fid(f: &FileId) -> rec::FileIdRecord {
         path: f.path.clone(),
         dev: f.dev,
         ino: f.ino,
+        stamp: f.stamp.as_ref().map(stamp_record),
     }
 }
 
-fn fid_back(f: &Option<rec::FileIdRecord>) -> FileId {
-    f.as_ref()
-        .map(|f| FileId {
+fn fid_back(f: &Option<rec::FileIdRecord>) -> Result<FileId, String> {
+    match f {
+        None => Ok(FileId::default()),
+        Some(f) => Ok(FileId {
             path: f.path.clone(),
             dev: f.dev,
             ino: f.ino,
-        })
-        .unwrap_or_default()
+            stamp: stamp_back(&f.stamp, &f.path)?,
+        }),
+    }
+}
+
+fn stamp_record(s: &FileStamp) -> rec::FileStampRecord {
+    rec::FileStampRecord {
+        size: s.size,
+        mtime_sec: s.mtime_sec,
+        mtime_nsec: s.mtime_nsec,
+        ctime_sec: s.ctime_sec,
+        ctime_nsec: s.ctime_nsec,
+        sha256: s.sha256.map(|d| d.to_vec()).unwrap_or_default(),
+        btime_sec: s.btime.map(|b| b.0),
+        btime_nsec: s.btime.map(|b| b.1).unwrap_or(0),
+    }
+}
+
+fn stamp_back(r: &Option<rec::FileStampRecord>, path: &str) -> Result<Option<FileStamp>, String> {
+    let Some(r) = r else { return Ok(None) };
+    let sha256 = match r.sha256.len() {
+        0 => None,
+        32 => {
+            let mut d = [0u8; 32];
+            d.copy_from_slice(&r.sha256);
+            Some(d)
+        }
+        n => {
+            return Err(format!(
+                "the content digest of {path} has {n} bytes, not 32"
+            ))
+        }
+    };
+    let nsec_ok = |n: u32| n < 1_000_000_000;
+    if !nsec_ok(r.mtime_nsec) || !nsec_ok(r.ctime_nsec) || !nsec_ok(r.btime_nsec) {
+        return Err(format!("the file times of {path} are not valid"));
+    }
+    Ok(Some(FileStamp {
+        size: r.size,
+        mtime_sec: r.mtime_sec,
+        mtime_nsec: r.mtime_nsec,
+        ctime_sec: r.ctime_sec,
+        ctime_nsec: r.ctime_nsec,
+        btime: r.btime_sec.map(|s| (s, r.btime_nsec)),
+        sha256,
+    }))
+}
+
+/// The refusal for an image without the identity that format 1.1 records.
+fn no_identity(what: &str, path: &str) -> String {
+    format!(
+        "{what} {path} has no recorded file identity (size, times{}); the image was written by a ckpt older than image format 1.1, which restore no longer accepts: dump the process again",
+        if what.contains("exec") { ", content digest" } else { "" }
+    )
 }
 
 /// The stored form of a process.
@@ -142,6 +196,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
                 offset: v.offset,
                 dev: v.dev,
                 ino: v.ino,
+                stamp: v.stamp.as_ref().map(stamp_record),
             })
             .collect(),
         page_runs: s
@@ -202,6 +257,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
                         r.path = f.path.clone();
                         r.dev = f.dev;
                         r.ino = f.ino;
+                        r.stamp = f.stamp.as_ref().map(stamp_record);
                     }
                     FdTarget::CharDevice { path, rdev } => {
                         r.kind = rec::FdKind::CharDevice as i32;
@@ -272,6 +328,17 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             return Err(format!("VMA {:#x} has protection {}", v.start, v.prot));
         }
         last_end = v.end;
+        let stamp = stamp_back(&v.stamp, &v.name)?;
+        if matches!(backing, VmaBacking::FilePrivate | VmaBacking::FileShared) {
+            let exec = v.prot & libc::PROT_EXEC as u32 != 0;
+            match &stamp {
+                None => return Err(no_identity("mapped file", &v.name)),
+                Some(s) if exec && s.sha256.is_none() => {
+                    return Err(no_identity("executable mapping of", &v.name))
+                }
+                _ => {}
+            }
+        }
         vmas.push(Vma {
             start: v.start,
             end: v.end,
@@ -284,6 +351,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             offset: v.offset,
             dev: v.dev,
             ino: v.ino,
+            stamp,
         });
     }
     let mut page_runs = Vec::with_capacity(r.page_runs.len().min(1 << 20));
@@ -335,11 +403,16 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
                 path: f.path.clone(),
                 dev: f.dev,
                 ino: f.ino,
+                stamp: Some(
+                    stamp_back(&f.stamp, &f.path)?
+                        .ok_or_else(|| no_identity(&format!("fd {}: file", f.fd), &f.path))?,
+                ),
             }),
             Ok(rec::FdKind::Directory) => FdTarget::Directory(FileId {
                 path: f.path.clone(),
                 dev: f.dev,
                 ino: f.ino,
+                stamp: None,
             }),
             Ok(rec::FdKind::CharDevice) => FdTarget::CharDevice {
                 path: f.path.clone(),
@@ -387,6 +460,12 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             return Err(format!("pipe {} holds more than 1 MiB", p.ino));
         }
     }
+    let exe = fid_back(&r.exe)?;
+    if exe.stamp.is_none_or(|s| s.sha256.is_none()) {
+        return Err(no_identity("the executable", &exe.path));
+    }
+    let mut cwd = fid_back(&r.cwd)?;
+    cwd.stamp = None;
     let mm = r.mm.clone().unwrap_or_default();
     let security = lsm_labels::TaskSecurity::from_record(
         r.security
@@ -398,8 +477,8 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
     Ok(ProcessState {
         pid: r.pid,
         comm: r.comm.clone(),
-        exe: fid_back(&r.exe),
-        cwd: fid_back(&r.cwd),
+        exe,
+        cwd,
         umask: r.umask & 0o777,
         personality: r.personality,
         no_new_privs: r.no_new_privs,

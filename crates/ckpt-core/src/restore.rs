@@ -17,7 +17,9 @@ use std::os::unix::fs::MetadataExt;
 
 use crate::dump::{is_special, PAGE};
 use crate::error::RestoreError;
+use crate::file_identity::{self, DigestCache};
 use crate::model::*;
+use crate::page_check;
 use crate::procfs;
 use crate::ptrace::{find_syscall_insn, Regs, Tracee, Tracer};
 use crate::security_restore::{inject, SecurityRun, TaskSecurityPlan};
@@ -72,11 +74,16 @@ pub fn free_gap(taken: &[(u64, u64)], len: u64, floor: u64) -> Option<u64> {
     (cand + len <= TASK_TOP).then_some(cand)
 }
 
-/// Where the pages section is: the image file and the absolute offset of
-/// the first byte of the pages data in it.
+/// Where the pages section is: the image file, the absolute offset of
+/// the first byte of the pages data in it, the section's length and its
+/// digest from the verified trailer. What the task reads from the file is
+/// read back from the task and checked against `digest` before the task
+/// runs (DESIGN 3.9, `page_check`).
 pub struct PagesSource<'a> {
     pub file: &'a File,
     pub base: u64,
+    pub len: u64,
+    pub digest: [u8; 32],
 }
 
 /// How a restored process ended.
@@ -102,6 +109,8 @@ impl ExitStatus {
 pub struct RestoredProcess {
     pid: i32,
     files_as_caller: Vec<String>,
+    /// Time spent reading the pages back from the task and hashing them.
+    pages_check: std::time::Duration,
     /// The child to wait for: the process itself, or with `--pid-ns` the
     /// namespace's init (ckpt), which exits with the process's status.
     wait_pid: i32,
@@ -115,6 +124,11 @@ impl RestoredProcess {
     /// caller's authority, as `PATH (what)`, for the notice (DESIGN 3.7).
     pub fn files_opened_as_caller(&self) -> &[String] {
         &self.files_as_caller
+    }
+    /// Time spent checking the task's pages against the image's digest
+    /// (DESIGN 3.9), for the benchmark.
+    pub fn pages_check_time(&self) -> std::time::Duration {
+        self.pages_check
     }
     /// Wait for the process to end.
     pub fn wait(self) -> std::io::Result<ExitStatus> {
@@ -197,31 +211,90 @@ pub fn preflight(state: &ProcessState) -> Result<(), RestoreError> {
     }
     for v in &state.vmas {
         if matches!(v.backing, VmaBacking::FilePrivate | VmaBacking::FileShared) {
-            check_identity(pid, &v.name, v.dev, v.ino)?;
+            check_identity(pid, &v.name, v.dev, v.ino, v.stamp.as_ref())?;
         }
     }
-    check_identity(pid, &state.exe.path, state.exe.dev, state.exe.ino)?;
+    check_identity(
+        pid,
+        &state.exe.path,
+        state.exe.dev,
+        state.exe.ino,
+        state.exe.stamp.as_ref(),
+    )?;
     Ok(())
 }
 
-fn check_identity(pid: i32, path: &str, dev: u64, ino: u64) -> Result<(), RestoreError> {
-    let md = std::fs::metadata(path).map_err(|e| RestoreError::Open {
+/// The early check by path (before anything is created): dev, inode, size
+/// and times. The binding check is on the fd the task opens
+/// (`Rebuilder::check_opened`), which also compares content digests.
+fn check_identity(
+    pid: i32,
+    path: &str,
+    dev: u64,
+    ino: u64,
+    stamp: Option<&FileStamp>,
+) -> Result<(), RestoreError> {
+    let md = std::fs::symlink_metadata(path).map_err(|e| RestoreError::Open {
         pid,
         path: path.to_string(),
         what: "mapped file".into(),
         errno: e.raw_os_error().unwrap_or(libc::EIO),
     })?;
-    if md.dev() != dev || md.ino() != ino {
-        return Err(RestoreError::FileChanged {
+    let found = file_identity::stamp_of(&md);
+    identity_difference(dev, ino, stamp, &md, &found, true).map_or(Ok(()), |what| {
+        Err(RestoreError::FileChanged {
             pid,
             path: path.to_string(),
-            want_dev: dev,
-            want_ino: ino,
-            dev: md.dev(),
-            ino: md.ino(),
-        });
+            what,
+        })
+    })
+}
+
+/// What differs between the recorded identity and the file found (`md`,
+/// `found`), or `None`. `content` (mapped files and the exe): every field
+/// of the stamp must agree; otherwise (regular files held open, whose data
+/// may have been written since) the file must be the same file object
+/// (`file_identity::same_file_object`).
+fn identity_difference(
+    dev: u64,
+    ino: u64,
+    stamp: Option<&FileStamp>,
+    md: &std::fs::Metadata,
+    found: &FileStamp,
+    content: bool,
+) -> Option<String> {
+    if md.dev() != dev || md.ino() != ino {
+        return Some(format!(
+            "it was dev {dev:#x} inode {ino}, is dev {:#x} inode {}",
+            md.dev(),
+            md.ino()
+        ));
     }
-    Ok(())
+    if !md.file_type().is_file() {
+        return Some("it is not a regular file".into());
+    }
+    let recorded = stamp?;
+    if content {
+        file_identity::difference(recorded, found)
+    } else {
+        file_identity::same_file_object(recorded, found)
+    }
+}
+
+/// Test hook (documented in docs/security-design.md, rule 9): with
+/// `CKPT_TEST_PAUSE_BEFORE_REBUILD=FILE`, after the image was verified and
+/// the verdict reached, say so on stderr and wait (at most 60 s) until
+/// FILE exists. It only waits; it changes nothing else. The rule 9 test
+/// uses it to change the image file between verification and use.
+fn pause_for_test() {
+    let Some(path) = std::env::var_os("CKPT_TEST_PAUSE_BEFORE_REBUILD") else {
+        return;
+    };
+    eprintln!("ckpt: test hook: paused before rebuild");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::symlink_metadata(&path).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// Create the stopped task with PID `pid`. A PID held only by a zombie
@@ -261,6 +334,7 @@ pub fn rebuild(
 ) -> Result<RestoredProcess, RestoreError> {
     let pid = state.pid;
     preflight(state)?;
+    pause_for_test();
     let child = claim_pid(pid)?;
     let tracee = match Tracee::adopt_stopped_child(child) {
         Ok(t) => t,
@@ -275,6 +349,7 @@ pub fn rebuild(
     };
     let mut guard = ChildGuard(Some(tracee));
     let files_as_caller;
+    let pages_check;
     {
         let t = guard.0.as_mut().expect("tracee present");
         let mut r = Rebuilder {
@@ -282,9 +357,12 @@ pub fn rebuild(
             state,
             pid,
             sec: SecurityRun::new(security, pid),
+            pages_check: std::time::Duration::ZERO,
+            digests: DigestCache::default(),
         };
         r.run(pages)?;
         files_as_caller = std::mem::take(&mut r.sec.opened_as_caller);
+        pages_check = r.pages_check;
     }
     let t = guard.0.take().expect("tracee present");
     if let Err(source) = t.detach() {
@@ -298,6 +376,7 @@ pub fn rebuild(
     Ok(RestoredProcess {
         pid,
         files_as_caller,
+        pages_check,
         wait_pid: pid,
     })
 }
@@ -309,6 +388,7 @@ impl RestoredProcess {
         RestoredProcess {
             pid,
             files_as_caller,
+            pages_check: std::time::Duration::ZERO,
             wait_pid: init,
         }
     }
@@ -319,6 +399,8 @@ struct Rebuilder<'a> {
     state: &'a ProcessState,
     pid: i32,
     sec: SecurityRun<'a>,
+    pages_check: std::time::Duration,
+    digests: DigestCache,
 }
 
 impl Rebuilder<'_> {
@@ -347,8 +429,115 @@ impl Rebuilder<'_> {
         })
     }
 
-    /// Open `path` inside the task (path written to scratch); returns the fd.
+    /// Opens the recorded `path` inside the task without following any
+    /// symlink (DESIGN 3.7: recorded paths are the kernel's resolved
+    /// paths, so they hold none): openat2 with RESOLVE_NO_SYMLINKS, or,
+    /// where the kernel (or a seccomp filter ckpt runs under) answers
+    /// ENOSYS, a walk from `/` with O_NOFOLLOW on every component. Returns
+    /// the fd; the notice of `--files-as-caller` names what was opened.
     fn open_in_task(
+        &mut self,
+        scratch: u64,
+        path: &str,
+        flags: u64,
+        what: &str,
+    ) -> Result<u64, RestoreError> {
+        if !path.starts_with('/') || path.contains('\0') || path.len() >= 4096 {
+            return Err(RestoreError::BadImage(format!(
+                "{what} path {path:?} is not an absolute path"
+            )));
+        }
+        let mut b = path.as_bytes().to_vec();
+        b.push(0);
+        let w = self.t.write_mem(scratch, &b);
+        self.trace(w)?;
+        // struct open_how { flags, mode, resolve }, after the path.
+        let how_at = scratch + 4096;
+        let mut how = Vec::with_capacity(24);
+        for word in [flags, 0, libc::RESOLVE_NO_SYMLINKS] {
+            how.extend_from_slice(&word.to_le_bytes());
+        }
+        let w = self.t.write_mem(how_at, &how);
+        self.trace(w)?;
+        let mut v = self.raw_call(
+            libc::SYS_openat2,
+            &[libc::AT_FDCWD as u64, scratch, how_at, how.len() as u64],
+        )?;
+        if v == -(libc::ENOSYS as i64) {
+            v = self.open_walk_in_task(scratch, path, flags)?;
+        }
+        if v == -(libc::ELOOP as i64) {
+            return Err(RestoreError::FileChanged {
+                pid: self.pid,
+                path: path.to_string(),
+                what: format!(
+                    "a symbolic link is now in that path ({what}); ckpt does not follow symlinks that were not in the recorded path"
+                ),
+            });
+        }
+        if v < 0 {
+            return Err(self.sec.open_failed(path, what, (-v) as i32));
+        }
+        let opened = std::fs::read_link(format!("/proc/{}/fd/{v}", self.pid))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| format!("{path} (cannot read /proc/{}/fd/{v})", self.pid));
+        self.sec.note_open(&opened, path, what);
+        Ok(v as u64)
+    }
+
+    /// The fallback of `open_in_task` without openat2: `/` opened with
+    /// O_PATH, then each directory component with O_PATH | O_DIRECTORY |
+    /// O_NOFOLLOW relative to the previous one (a symlink there fails with
+    /// ENOTDIR), then the last component with `flags | O_NOFOLLOW` (ELOOP
+    /// on a symlink). Returns the fd or -errno.
+    fn open_walk_in_task(
+        &mut self,
+        scratch: u64,
+        path: &str,
+        flags: u64,
+    ) -> Result<i64, RestoreError> {
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let Some((last, dirs)) = comps.split_last() else {
+            // "/" itself: no component to follow.
+            let w = self.t.write_mem(scratch, b"/\0");
+            self.trace(w)?;
+            return self.raw_call(
+                libc::SYS_openat,
+                &[libc::AT_FDCWD as u64, scratch, flags, 0],
+            );
+        };
+        let dir_flags = (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+        let w = self.t.write_mem(scratch, b"/\0");
+        self.trace(w)?;
+        let mut dir = self.raw_call(
+            libc::SYS_openat,
+            &[libc::AT_FDCWD as u64, scratch, dir_flags, 0],
+        )?;
+        let step = |r: &mut Self, dir: i64, name: &str, fl: u64| -> Result<i64, RestoreError> {
+            let mut b = name.as_bytes().to_vec();
+            b.push(0);
+            let w = r.t.write_mem(scratch, &b);
+            r.trace(w)?;
+            let v = r.raw_call(libc::SYS_openat, &[dir as u64, scratch, fl, 0])?;
+            let _ = r.raw_call(libc::SYS_close, &[dir as u64]);
+            Ok(v)
+        };
+        for c in dirs {
+            if dir < 0 {
+                return Ok(dir);
+            }
+            dir = step(self, dir, c, dir_flags | libc::O_NOFOLLOW as u64)?;
+        }
+        if dir < 0 {
+            return Ok(dir);
+        }
+        step(self, dir, last, flags | libc::O_NOFOLLOW as u64)
+    }
+
+    /// Opens a path of ckpt's own making (never one from the image) in the
+    /// task with plain openat: /proc/thread-self/fd/N, a magic link that
+    /// the no-symlink resolution of `open_in_task` would refuse.
+    fn open_own_path_in_task(
         &mut self,
         scratch: u64,
         path: &str,
@@ -359,21 +548,87 @@ impl Rebuilder<'_> {
         b.push(0);
         let w = self.t.write_mem(scratch, &b);
         self.trace(w)?;
-        let v = self
-            .t
-            .syscall(
-                libc::SYS_openat,
-                &[libc::AT_FDCWD as u64, scratch, flags, 0],
-            )
-            .map_err(|source| RestoreError::Trace {
-                pid: self.pid,
-                source,
-            })?;
+        let v = self.raw_call(
+            libc::SYS_openat,
+            &[libc::AT_FDCWD as u64, scratch, flags, 0],
+        )?;
         if v < 0 {
             return Err(self.sec.open_failed(path, what, (-v) as i32));
         }
-        self.sec.note_open(path, what);
         Ok(v as u64)
+    }
+
+    /// An injected call whose -errno result is the caller's to judge.
+    fn raw_call(&mut self, nr: i64, args: &[u64]) -> Result<i64, RestoreError> {
+        self.t
+            .syscall(nr, args)
+            .map_err(|source| RestoreError::Trace {
+                pid: self.pid,
+                source,
+            })
+    }
+
+    /// Injected pread64 of `len` bytes at `offset` of the image into `vaddr`.
+    fn pread_pages(
+        &mut self,
+        img_fd: u64,
+        vaddr: u64,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), RestoreError> {
+        let mut done = 0u64;
+        while done < len {
+            let n = self.call(
+                "pread64 pages",
+                libc::SYS_pread64,
+                &[img_fd, vaddr + done, len - done, offset + done],
+            )?;
+            if n == 0 {
+                return Err(RestoreError::BadImage(format!(
+                    "pages for {vaddr:#x} end early"
+                )));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Checks the file the task holds at `link` (/proc/PID/fd/N or
+    /// /proc/PID/exe: the very file it opened, not `path` resolved again)
+    /// against the recorded identity (DESIGN 3.7). With a recorded digest
+    /// the content is hashed through ckpt's own open of that link, which
+    /// is the same inode, and fstat must agree before and after hashing.
+    fn check_opened(
+        &mut self,
+        link: &str,
+        path: &str,
+        (dev, ino): (u64, u64),
+        stamp: Option<&FileStamp>,
+        content: bool,
+    ) -> Result<(), RestoreError> {
+        let pid = self.pid;
+        let with_digest = stamp.is_some_and(|s| s.sha256.is_some());
+        let io = |e: std::io::Error| RestoreError::FileChanged {
+            pid,
+            path: path.to_string(),
+            what: format!("cannot read it back to check its identity: {e}"),
+        };
+        let (md, found) = if with_digest {
+            let f = File::open(link).map_err(io)?;
+            self.digests.stamp(&f, true).map_err(io)?
+        } else {
+            let md = std::fs::metadata(link).map_err(io)?;
+            let found = file_identity::stamp_of(&md);
+            (md, found)
+        };
+        match identity_difference(dev, ino, stamp, &md, &found, content) {
+            None => Ok(()),
+            Some(what) => Err(RestoreError::FileChanged {
+                pid,
+                path: path.to_string(),
+                what,
+            }),
+        }
     }
 
     fn fd_identity(&self, fd: u64) -> Option<std::fs::Metadata> {
@@ -408,6 +663,10 @@ impl Rebuilder<'_> {
             what: "vdso has no syscall instruction".into(),
         })? as u64;
         self.t.set_syscall_ip(vdso.start + off);
+        // The task's memory, for reading its pages back (DESIGN 3.9):
+        // opened now, while the task still has ckpt's credentials.
+        let mem = File::open(format!("/proc/{pid}/mem"))
+            .map_err(|e| RestoreError::Create { pid, source: e })?;
         let r = self.t.set_sigmask(!0);
         self.trace(r)?;
         self.sec.begin(self.t);
@@ -563,18 +822,13 @@ impl Rebuilder<'_> {
                                 if rw { libc::O_RDWR } else { libc::O_RDONLY } | libc::O_CLOEXEC;
                             let fd =
                                 self.open_in_task(scratch, &v.name, fl as u64, "mapped file")?;
-                            if let Some(md) = self.fd_identity(fd) {
-                                if md.dev() != v.dev || md.ino() != v.ino {
-                                    return Err(RestoreError::FileChanged {
-                                        pid,
-                                        path: v.name.clone(),
-                                        want_dev: v.dev,
-                                        want_ino: v.ino,
-                                        dev: md.dev(),
-                                        ino: md.ino(),
-                                    });
-                                }
-                            }
+                            self.check_opened(
+                                &format!("/proc/{pid}/fd/{fd}"),
+                                &v.name,
+                                (v.dev, v.ino),
+                                v.stamp.as_ref(),
+                                true,
+                            )?;
                             opened.push((v.name.clone(), rw, fd));
                             fd
                         }
@@ -618,30 +872,25 @@ impl Rebuilder<'_> {
             }
         }
 
-        // 6. Page contents: the kernel copies them from the image file.
+        // 6. Page contents: the kernel copies them from the image file, in
+        // section order, and each chunk is read back out of the task and
+        // hashed while the task reads the next: what the task holds is
+        // what was verified (DESIGN 3.9).
         let img_fd = pages.file.as_raw_fd() as u64;
-        for run in &st.page_runs {
-            let mut done = 0u64;
-            while done < run.len {
-                let n = self.call(
-                    "pread64 pages",
-                    libc::SYS_pread64,
-                    &[
-                        img_fd,
-                        run.vaddr + done,
-                        run.len - done,
-                        pages.base + run.offset + done,
-                    ],
-                )?;
-                if n == 0 {
-                    return Err(RestoreError::BadImage(format!(
-                        "pages for {:#x} end early",
-                        run.vaddr
-                    )));
-                }
-                done += n;
+        let t_check = std::time::Instant::now();
+        let runs = page_check::runs_in_section_order(&st.page_runs, pages.len)
+            .map_err(|source| RestoreError::PagesChanged { pid, source })?;
+        let checker = page_check::PageChecker::start(pid, mem);
+        for run in &runs {
+            for (vaddr, offset, len) in page_check::chunks(run) {
+                self.pread_pages(img_fd, vaddr, pages.base + offset, len)?;
+                checker.received(vaddr, len as usize);
             }
         }
+        checker
+            .finish(&pages.digest)
+            .map_err(|source| RestoreError::PagesChanged { pid, source })?;
+        self.pages_check = t_check.elapsed();
         for v in widened {
             self.call(
                 "mprotect",
@@ -658,15 +907,31 @@ impl Rebuilder<'_> {
         // same file (the kernel refuses to swap it for a mapped file: EBUSY).
         let same_exe = std::fs::metadata(format!("/proc/{pid}/exe"))
             .is_ok_and(|m| m.dev() == st.exe.dev && m.ino() == st.exe.ino);
+        let exe_id = (st.exe.dev, st.exe.ino);
         let exe_fd = if same_exe {
+            self.check_opened(
+                &format!("/proc/{pid}/exe"),
+                &st.exe.path,
+                exe_id,
+                st.exe.stamp.as_ref(),
+                true,
+            )?;
             u32::MAX as u64
         } else {
-            self.open_in_task(
+            let fd = self.open_in_task(
                 scratch,
                 &st.exe.path,
                 (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
                 "executable",
-            )?
+            )?;
+            self.check_opened(
+                &format!("/proc/{pid}/fd/{fd}"),
+                &st.exe.path,
+                exe_id,
+                st.exe.stamp.as_ref(),
+                true,
+            )?;
+            fd
         };
         let auxv_addr = scratch + 1024;
         let auxv: Vec<u8> = st.auxv.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -930,8 +1195,11 @@ impl Rebuilder<'_> {
                 if acc == libc::O_RDWR as u32 {
                     // Both ends in one fd: reopen the new pipe read-write
                     // through procfs, as the original was.
+                    // The path is ckpt's own (not from the image) and
+                    // names the pipe the task just created: opened as is.
                     let path = format!("/proc/thread-self/fd/{rfd}");
-                    let both = self.open_in_task(scratch, &path, libc::O_RDWR as u64, "pipe")?;
+                    let both =
+                        self.open_own_path_in_task(scratch, &path, libc::O_RDWR as u64, "pipe")?;
                     self.place(both, o)?;
                     if both != o.fd as u64 {
                         self.call("close", libc::SYS_close, &[both])?;
@@ -986,34 +1254,41 @@ impl Rebuilder<'_> {
                 flags as u64,
                 &format!("{what} of fd {}", o.fd),
             )?;
-            let md = self.fd_identity(tmp);
-            let want = match &o.target {
-                FdTarget::RegularFile(f) | FdTarget::Directory(f) => Some((f.dev, f.ino)),
-                _ => None,
-            };
-            if let (Some((dev, ino)), Some(md)) = (want, md.as_ref()) {
-                if md.dev() != dev || md.ino() != ino {
-                    return Err(RestoreError::FileChanged {
-                        pid,
-                        path,
-                        want_dev: dev,
-                        want_ino: ino,
-                        dev: md.dev(),
-                        ino: md.ino(),
-                    });
+            match &o.target {
+                FdTarget::RegularFile(f) => self.check_opened(
+                    &format!("/proc/{pid}/fd/{tmp}"),
+                    &path,
+                    (f.dev, f.ino),
+                    f.stamp.as_ref(),
+                    false,
+                )?,
+                FdTarget::Directory(f) => {
+                    let md = self.fd_identity(tmp);
+                    if let Some(md) = md.filter(|m| (m.dev(), m.ino()) != (f.dev, f.ino)) {
+                        return Err(RestoreError::FileChanged {
+                            pid,
+                            path,
+                            what: format!(
+                                "it was dev {:#x} inode {}, is dev {:#x} inode {}",
+                                f.dev,
+                                f.ino,
+                                md.dev(),
+                                md.ino()
+                            ),
+                        });
+                    }
                 }
-            }
-            if let (FdTarget::CharDevice { rdev, .. }, Some(md)) = (&o.target, md.as_ref()) {
-                if md.rdev() != *rdev {
-                    return Err(RestoreError::FileChanged {
-                        pid,
-                        path,
-                        want_dev: *rdev,
-                        want_ino: 0,
-                        dev: md.rdev(),
-                        ino: 0,
-                    });
+                FdTarget::CharDevice { rdev, .. } => {
+                    let md = self.fd_identity(tmp);
+                    if let Some(md) = md.filter(|m| m.rdev() != *rdev) {
+                        return Err(RestoreError::FileChanged {
+                            pid,
+                            path,
+                            what: format!("device {rdev:#x} is now device {:#x}", md.rdev()),
+                        });
+                    }
                 }
+                _ => {}
             }
             self.place(tmp, o)?;
             if tmp != o.fd as u64 {

@@ -226,10 +226,17 @@ impl<'a> SecurityRun<'a> {
         r
     }
 
-    /// Records a file opened with the caller's authority.
-    pub fn note_open(&mut self, path: &str, what: &str) {
+    /// Records a file opened with the caller's authority: `opened` is what
+    /// the task's new fd names (readlink of /proc/PID/fd/N), `recorded`
+    /// the image's path, shown too when the two differ.
+    pub fn note_open(&mut self, opened: &str, recorded: &str, what: &str) {
         if self.sec.files_as_caller && self.identity.is_none() {
-            self.opened_as_caller.push(format!("{path} ({what})"));
+            let entry = if opened == recorded {
+                format!("{opened} ({what})")
+            } else {
+                format!("{opened} ({what}; the image recorded {recorded})")
+            };
+            self.opened_as_caller.push(entry);
         }
     }
 

@@ -215,6 +215,11 @@ pub struct VmaRecord {
     /// NOHUGEPAGE, 1 HUGEPAGE, 2 DONTDUMP, 3 DONTFORK, 4 WIPEONFORK.
     #[prost(uint32, tag = "11")]
     pub madvise: u32,
+    /// For file-backed VMAs: the backing file's identity beyond dev and
+    /// inode, with a content digest when the mapping is executable
+    /// (format 1.1; restore refuses a file VMA without it).
+    #[prost(message, optional, tag = "12")]
+    pub stamp: Option<FileStampRecord>,
 }
 
 /// A run of consecutive stored pages.
@@ -333,6 +338,10 @@ pub struct FdRecord {
     /// two keep sharing one offset.
     #[prost(int32, optional, tag = "10")]
     pub same_file_as: Option<i32>,
+    /// For regular files: identity beyond dev and inode (format 1.1;
+    /// restore refuses a regular file fd without it).
+    #[prost(message, optional, tag = "11")]
+    pub stamp: Option<FileStampRecord>,
 }
 
 /// A pipe the task holds both ends of.
@@ -355,4 +364,37 @@ pub struct FileIdRecord {
     pub dev: u64,
     #[prost(uint64, tag = "3")]
     pub ino: u64,
+    /// For regular files (the exe): identity beyond dev and inode, with a
+    /// content digest (format 1.1; restore refuses an exe without it).
+    /// Absent for directories (the working directory).
+    #[prost(message, optional, tag = "4")]
+    pub stamp: Option<FileStampRecord>,
+}
+
+/// A regular file's identity beyond dev and inode (DESIGN 3.7), as fstat
+/// reports it at dump time.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FileStampRecord {
+    /// `st_size` in bytes.
+    #[prost(uint64, tag = "1")]
+    pub size: u64,
+    /// `st_mtim`: seconds and nanoseconds.
+    #[prost(int64, tag = "2")]
+    pub mtime_sec: i64,
+    #[prost(uint32, tag = "3")]
+    pub mtime_nsec: u32,
+    /// `st_ctim`: seconds and nanoseconds.
+    #[prost(int64, tag = "4")]
+    pub ctime_sec: i64,
+    #[prost(uint32, tag = "5")]
+    pub ctime_nsec: u32,
+    /// SHA-256 of the whole content (32 bytes) for the exe and files with
+    /// an executable mapping; empty otherwise.
+    #[prost(bytes = "vec", tag = "6")]
+    pub sha256: Vec<u8>,
+    /// Birth time (statx `stx_btime`), when the filesystem reports one.
+    #[prost(int64, optional, tag = "7")]
+    pub btime_sec: Option<i64>,
+    #[prost(uint32, tag = "8")]
+    pub btime_nsec: u32,
 }
