@@ -15,7 +15,7 @@ pub const TRAILER_MAGIC: [u8; 8] = *b"CKPTTRL\0";
 pub const FOOTER_MAGIC: [u8; 8] = *b"CKPTEND\0";
 
 /// The format version this crate writes, and whose major version it reads.
-pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 0 };
+pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 1 };
 
 /// Length of the fixed header written by this version.
 pub const FIXED_HEADER_LEN: u32 = 32;
@@ -289,7 +289,7 @@ mod tests {
         let h = encode_fixed_header(0x0001_0000);
         assert_eq!(&h[0..8], b"CKPTIMG\0");
         assert_eq!(&h[8..10], &[1, 0]);
-        assert_eq!(&h[10..12], &[0, 0]);
+        assert_eq!(&h[10..12], &[1, 0]);
         assert_eq!(&h[12..16], &[0, 0, 1, 0]);
         assert_eq!(&h[16..20], &[32, 0, 0, 0]);
         assert!(h[20..32].iter().all(|&b| b == 0));
@@ -333,6 +333,6 @@ mod tests {
             SectionKind(0x8000_0001).to_string(),
             "unknown section (kind 0x80000001)"
         );
-        assert_eq!(FORMAT_VERSION.to_string(), "1.0");
+        assert_eq!(FORMAT_VERSION.to_string(), "1.1");
     }
 }

@@ -48,7 +48,7 @@ fn newer_major_version_is_refused_naming_both_versions() {
     assert_eq!(err.kind(), FormatErrorKind::Version);
     assert!(err.is_integrity());
     let msg = err.to_string();
-    assert!(msg.contains("2.3") && msg.contains("1.0"), "{msg}");
+    assert!(msg.contains("2.3") && msg.contains("1.1"), "{msg}");
     assert!(msg.contains("reads format 2.x"), "{msg}");
 }
 
@@ -62,7 +62,7 @@ fn older_major_version_is_refused_naming_both_versions() {
         "{err}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("0.0") && msg.contains("1.0"), "{msg}");
+    assert!(msg.contains("0.1") && msg.contains("1.1"), "{msg}");
 }
 
 #[test]

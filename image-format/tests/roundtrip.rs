@@ -416,3 +416,37 @@ fn open_of_a_real_file_works_and_verifies_a_big_page_section_in_chunks() {
     let img = VerifiedImage::open(std::fs::File::open(&path).unwrap()).unwrap();
     assert_eq!(img.sections()[1].len, 10 << 20);
 }
+
+#[test]
+fn open_deferring_skips_only_the_deferred_kind() {
+    let bytes = build_golden(false);
+    let img = VerifiedImage::from_bytes(&bytes).unwrap();
+    let pages = img.sections_of(SectionKind::PAGES).next().unwrap().clone();
+    let record = img
+        .sections()
+        .iter()
+        .find(|s| s.kind != SectionKind::PAGES && s.kind != SectionKind::SECURITY_HEADER)
+        .unwrap()
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, at: u64| {
+        let mut b = bytes.clone();
+        b[at as usize] ^= 0x01;
+        let p = dir.path().join(name);
+        std::fs::write(&p, b).unwrap();
+        std::fs::File::open(p).unwrap()
+    };
+    // A changed page byte: caught by open, not by open_deferring, and the
+    // deferred bytes are not handed out by read_pages.
+    let f = write("pages.img", pages.offset + 1);
+    assert!(VerifiedImage::open(f.try_clone().unwrap()).is_err());
+    let deferred = VerifiedImage::open_deferring(f, SectionKind::PAGES).unwrap();
+    assert_eq!(deferred.deferred_kind(), Some(SectionKind::PAGES));
+    let mut buf = [0u8; 16];
+    let err = deferred.read_pages(&pages, 0, &mut buf).unwrap_err();
+    assert!(err.to_string().contains("not verified"), "{err}");
+    // Any other section is still checked at open.
+    let f = write("record.img", record.offset);
+    assert!(VerifiedImage::open_deferring(f, SectionKind::PAGES).is_err());
+    assert_eq!(VerifiedImage::from_bytes(&bytes).unwrap().deferred_kind(), None);
+}

@@ -56,8 +56,9 @@ pub struct BenchResult {
     pub dump: Duration,
     /// Time to open and verify the image, pages excepted (part of `restore`).
     pub verify: Duration,
-    /// Time to read the restored task's pages back and hash them against
-    /// the image's digest (DESIGN 3.9; part of `restore`).
+    /// Time from the task's first pread of its pages to the end of
+    /// reading them back and hashing them against the image's digest
+    /// (DESIGN 3.9; the two overlap; part of `restore`).
     pub pages_check: Duration,
     pub restore: Duration,
     pub image_bytes: u64,
@@ -171,7 +172,7 @@ pub fn run(sizes: &[usize], dir: &Path) -> Result<Vec<BenchResult>, String> {
 pub fn format_table(results: &[BenchResult]) -> String {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mut s = String::from(
-        "  MiB   dump ms  restore ms (verify) (pages check)   cat ms  cat+fsync ms  dump/cat+fsync  restore/cat  image MiB  image/pages\n",
+        "  MiB   dump ms  restore ms (verify) (pages+check)   cat ms  cat+fsync ms  dump/cat+fsync  restore/cat  image MiB  image/pages\n",
     );
     for r in results {
         s.push_str(&format!(

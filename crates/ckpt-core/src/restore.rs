@@ -109,7 +109,7 @@ impl ExitStatus {
 pub struct RestoredProcess {
     pid: i32,
     files_as_caller: Vec<String>,
-    /// Time spent reading the pages back from the task and hashing them.
+    /// Time from the first pread of the pages to the end of their check.
     pages_check: std::time::Duration,
     /// The child to wait for: the process itself, or with `--pid-ns` the
     /// namespace's init (ckpt), which exits with the process's status.
@@ -125,8 +125,8 @@ impl RestoredProcess {
     pub fn files_opened_as_caller(&self) -> &[String] {
         &self.files_as_caller
     }
-    /// Time spent checking the task's pages against the image's digest
-    /// (DESIGN 3.9), for the benchmark.
+    /// Time spent reading the task's pages in and checking them against
+    /// the image's digest (DESIGN 3.9, overlapped), for the benchmark.
     pub fn pages_check_time(&self) -> std::time::Duration {
         self.pages_check
     }

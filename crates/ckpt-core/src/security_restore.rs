@@ -380,6 +380,7 @@ mod tests {
             offset: 0,
             dev: 0,
             ino: 0,
+            stamp: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod cli;
 mod engine;
+mod integrity;
 mod lsm;
 mod security;
 mod verdict;
