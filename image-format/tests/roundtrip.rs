@@ -421,13 +421,12 @@ fn open_of_a_real_file_works_and_verifies_a_big_page_section_in_chunks() {
 fn open_deferring_skips_only_the_deferred_kind() {
     let bytes = build_golden(false);
     let img = VerifiedImage::from_bytes(&bytes).unwrap();
-    let pages = img.sections_of(SectionKind::PAGES).next().unwrap().clone();
-    let record = img
+    let pages = *img.sections_of(SectionKind::PAGES).next().unwrap();
+    let record = *img
         .sections()
         .iter()
         .find(|s| s.kind != SectionKind::PAGES && s.kind != SectionKind::SECURITY_HEADER)
-        .unwrap()
-        .clone();
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let write = |name: &str, at: u64| {
         let mut b = bytes.clone();
@@ -448,5 +447,8 @@ fn open_deferring_skips_only_the_deferred_kind() {
     // Any other section is still checked at open.
     let f = write("record.img", record.offset);
     assert!(VerifiedImage::open_deferring(f, SectionKind::PAGES).is_err());
-    assert_eq!(VerifiedImage::from_bytes(&bytes).unwrap().deferred_kind(), None);
+    assert_eq!(
+        VerifiedImage::from_bytes(&bytes).unwrap().deferred_kind(),
+        None
+    );
 }

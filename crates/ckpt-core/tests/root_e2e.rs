@@ -421,7 +421,10 @@ fn root_failed_restore_leaves_nothing() {
     std::fs::write(&out, "").unwrap();
     let image = VerifiedImage::open(File::open(&img).unwrap()).unwrap();
     let err = ckpt_core::restore(&image, &RestoreOptions::default()).unwrap_err();
-    assert!(err.to_string().contains("is not the file that was dumped"), "{err}");
+    assert!(
+        err.to_string().contains("is not the file that was dumped"),
+        "{err}"
+    );
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
         "nothing of the failed restore is left (not even a zombie)"

@@ -67,12 +67,15 @@ fn restore_detached(img: &Path, dir: &Path, extra: &[&str]) -> (std::process::Ou
 
 fn kill_and_wait(pid: i32) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
-    assert!(wait_until(LONG, || !alive(pid)), "pid {pid} survived SIGKILL");
+    assert!(
+        wait_until(LONG, || !alive(pid)),
+        "pid {pid} survived SIGKILL"
+    );
 }
 
 fn pages_section(img: &Path) -> image_format::SectionEntry {
     let image = VerifiedImage::open(std::fs::File::open(img).unwrap()).unwrap();
-    let pages = image.sections_of(SectionKind::PAGES).next().cloned();
+    let pages = image.sections_of(SectionKind::PAGES).next().copied();
     pages.expect("a pages section")
 }
 
@@ -124,7 +127,11 @@ fn root_pages_changed_after_verification_restore_nothing() {
         );
         // The image is verified now; the attacker writes one byte.
         if change {
-            let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&img)
+                .unwrap();
             let mut b = [0u8; 1];
             f.read_exact_at(&mut b, at).unwrap();
             f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
@@ -139,12 +146,22 @@ fn root_pages_changed_after_verification_restore_nothing() {
     let (st, err) = restore_paused(true);
     assert_eq!(st.code(), Some(1), "changed pages restored: {err}");
     assert!(err.contains("changed after it was verified"), "{err}");
-    assert!(!alive(pid), "the image's PID is alive after a refused restore");
-    assert!(processes_named(&comm).is_empty(), "a {comm} process is left");
+    assert!(
+        !alive(pid),
+        "the image's PID is alive after a refused restore"
+    );
+    assert!(
+        processes_named(&comm).is_empty(),
+        "a {comm} process is left"
+    );
 
     // The same paused restore without the change restores (the hook only
     // waits), so the refusal above is the check's.
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(&img).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&img)
+        .unwrap();
     let mut b = [0u8; 1];
     f.read_exact_at(&mut b, at).unwrap();
     f.write_all_at(&[b[0] ^ 0x5a], at).unwrap();
@@ -152,7 +169,10 @@ fn root_pages_changed_after_verification_restore_nothing() {
     assert_eq!(st.code(), Some(0), "unchanged image: {err}");
     assert!(wait_until(LONG, || alive(pid)));
     let n = lines(&out).len();
-    assert!(wait_until(LONG, || lines(&out).len() >= n + 2), "restored counter stalls");
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= n + 2),
+        "restored counter stalls"
+    );
     kill_and_wait(pid);
 }
 
@@ -197,18 +217,34 @@ fn root_mapped_executable_rewritten_in_place_is_refused() {
     f.write_all_at(&trojan, 0).unwrap();
     drop(f);
     let st = Command::new("touch")
-        .args(["-m", "-d", &format!("@{}.{:09}", before.2, before.3), s(&exe)])
+        .args([
+            "-m",
+            "-d",
+            &format!("@{}.{:09}", before.2, before.3),
+            s(&exe),
+        ])
         .status()
         .unwrap();
     assert!(st.success());
-    assert_eq!(stamp_of(&exe), before, "inode, size and mtime must look unchanged");
+    assert_eq!(
+        stamp_of(&exe),
+        before,
+        "inode, size and mtime must look unchanged"
+    );
 
     let (o, restored) = restore_detached(&img, dir.path(), &["--quiet"]);
     assert_eq!(o.status.code(), Some(3), "trojan restored: {}", stderr(&o));
-    assert!(stderr(&o).contains(s(&exe)), "refusal does not name the file: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(s(&exe)),
+        "refusal does not name the file: {}",
+        stderr(&o)
+    );
     assert!(restored.is_none());
     assert!(!alive(pid));
-    assert!(processes_named(&comm).is_empty(), "a {comm} process is left");
+    assert!(
+        processes_named(&comm).is_empty(),
+        "a {comm} process is left"
+    );
 }
 
 /// Rule 7: the executable deleted and a same-size trojan created that
@@ -252,10 +288,17 @@ fn root_executable_replaced_on_reused_inode_is_refused() {
 
     let (o, restored) = restore_detached(&img, dir.path(), &["--quiet"]);
     assert_eq!(o.status.code(), Some(3), "trojan restored: {}", stderr(&o));
-    assert!(stderr(&o).contains(s(&exe)), "refusal does not name the file: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains(s(&exe)),
+        "refusal does not name the file: {}",
+        stderr(&o)
+    );
     assert!(restored.is_none());
     assert!(!alive(pid));
-    assert!(processes_named(&comm).is_empty(), "a {comm} process is left");
+    assert!(
+        processes_named(&comm).is_empty(),
+        "a {comm} process is left"
+    );
 }
 
 /// The uid and gid of `TEST_USER`, created when missing.
@@ -266,11 +309,22 @@ fn test_user() -> (u32, u32) {
             .output()
             .ok()
             .filter(|o| o.status.success())
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u32>().ok())
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+            })
     };
     if id("-u").is_none() {
         let _ = Command::new("useradd")
-            .args(["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", TEST_USER])
+            .args([
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                TEST_USER,
+            ])
             .status();
     }
     (id("-u").expect("uid"), id("-g").expect("gid"))
@@ -280,11 +334,13 @@ fn test_user() -> (u32, u32) {
 /// header kept), as the image's owner may: unsigned, digests recomputed.
 fn edit_image(img: &Path, edit: impl FnOnce(&mut ProcessRecord)) {
     let image = VerifiedImage::open(std::fs::File::open(img).unwrap()).unwrap();
-    let header: SecurityHeaderRecord = image
-        .read_record(&image.sections()[0].clone())
-        .unwrap();
+    let header: SecurityHeaderRecord = image.read_record(&image.sections()[0]).unwrap();
     let mut rec: ProcessRecord = image.first_record(SectionKind::PROCESS).unwrap().unwrap();
-    let pages = image.sections_of(SectionKind::PAGES).next().cloned().unwrap();
+    let pages = image
+        .sections_of(SectionKind::PAGES)
+        .next()
+        .cloned()
+        .unwrap();
     let mut bytes = vec![0u8; pages.len as usize];
     image.read_pages(&pages, 0, &mut bytes).unwrap();
     edit(&mut rec);
@@ -326,15 +382,20 @@ fn root_symlink_planted_in_recorded_path_is_not_followed() {
         data.display()
     );
     let mut cmd = Command::new("perl");
-    cmd.args(["-e", &script]).uid(uid).gid(gid).current_dir(&home);
+    cmd.args(["-e", &script])
+        .uid(uid)
+        .gid(gid)
+        .current_dir(&home);
     let mut target = Guarded::spawn(&mut cmd);
     let pid = target.pid;
     let holds = |pid: i32| {
-        (3..8).find(|fd| {
-            std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|l| l == data)
-        })
+        (3..8)
+            .find(|fd| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|l| l == data))
     };
-    assert!(wait_until(LONG, || holds(pid).is_some()), "perl did not open the file");
+    assert!(
+        wait_until(LONG, || holds(pid).is_some()),
+        "perl did not open the file"
+    );
     let fd = holds(pid).unwrap();
 
     let img = home.join("perl.img");
@@ -345,8 +406,15 @@ fn root_symlink_planted_in_recorded_path_is_not_followed() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(0), "dump as {TEST_USER}: {}", stderr(&o));
-    target.wait_timeout(LONG).expect("dumped process was not killed");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "dump as {TEST_USER}: {}",
+        stderr(&o)
+    );
+    target
+        .wait_timeout(LONG)
+        .expect("dumped process was not killed");
     assert_eq!(std::fs::metadata(&img).unwrap().uid(), uid);
 
     // The attack: the file becomes a symlink to /etc/shadow.
@@ -363,9 +431,16 @@ fn root_symlink_planted_in_recorded_path_is_not_followed() {
             panic!("{label}: restored, fd {fd} -> {link:?}: {}", stderr(&o));
         }
         assert_eq!(o.status.code(), Some(3), "{label}: {}", stderr(&o));
-        assert!(stderr(&o).contains("symbolic link"), "{label}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("symbolic link"),
+            "{label}: {}",
+            stderr(&o)
+        );
         let first = String::from_utf8_lossy(secret.split(|&b| b == b'\n').next().unwrap_or(b""));
-        assert!(first.is_empty() || !stderr(&o).contains(first.as_ref()), "{label}: secret bytes in the output");
+        assert!(
+            first.is_empty() || !stderr(&o).contains(first.as_ref()),
+            "{label}: secret bytes in the output"
+        );
         assert!(!alive(pid), "{label}: the image's PID is alive");
     };
     check_refused(&["--quiet"], "restored identity");
@@ -393,5 +468,8 @@ fn root_symlink_planted_in_recorded_path_is_not_followed() {
             btime_nsec: birth.map(|d| d.subsec_nanos()).unwrap_or(0),
         });
     });
-    check_refused(&["--quiet", "--files-as-caller"], "edited identity, --files-as-caller");
+    check_refused(
+        &["--quiet", "--files-as-caller"],
+        "edited identity, --files-as-caller",
+    );
 }
