@@ -473,3 +473,102 @@ fn root_symlink_planted_in_recorded_path_is_not_followed() {
         "edited identity, --files-as-caller",
     );
 }
+
+/// Runs `ckpt ARGS` under a seccomp filter that answers ENOSYS to openat2
+/// (as an old kernel or a container's filter would), inherited by the task
+/// ckpt restores: its files are then reopened by the O_NOFOLLOW walk.
+fn ckpt_without_openat2(args: &[&str]) -> std::process::Output {
+    const WRAPPER: &str = r#"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl.argtypes = [ctypes.c_int] + [ctypes.c_ulong] * 4
+def ins(code, k, jt=0, jf=0):
+    return struct.pack('HBBI', code, jt, jf, k)
+prog = (ins(0x20, 4) + ins(0x15, 0xC000003E, 0, 3) + ins(0x20, 0)
+        + ins(0x15, 437, 0, 1) + ins(0x06, 0x00050000 | 38) + ins(0x06, 0x7fff0000))
+buf = ctypes.create_string_buffer(prog, len(prog))
+fprog = ctypes.create_string_buffer(struct.pack('HxxxxxxQ', 6, ctypes.addressof(buf)), 16)
+if libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:
+    sys.exit("seccomp: errno %d" % ctypes.get_errno())
+os.execv(sys.argv[1], sys.argv[1:])
+"#;
+    let bin = ckpt_bin();
+    Command::new("python3")
+        .arg("-c")
+        .arg(WRAPPER)
+        .arg(&bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// The fallback of rule 7's no-symlink reopening: without openat2 the
+/// process still restores, and a planted symlink is still refused.
+#[test]
+fn root_reopening_without_openat2_walks_without_following_symlinks() {
+    if !have_root("root_reopening_without_openat2_walks_without_following_symlinks") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (exe, comm) = own_counter(dir.path(), "fxwk-");
+    let sub = dir.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let out = sub.join("count");
+    let img = dir.path().join("wk.img");
+    let mut target = Guarded::spawn(Command::new(&exe).arg("900").arg(&out));
+    let pid = target.pid;
+    assert!(wait_until(LONG, || lines(&out).len() >= 3));
+    dump_and_reap(&mut target, &img);
+
+    let pidfile = dir.path().join("wk.pid");
+    let args = [
+        "restore",
+        s(&img),
+        "--detach",
+        "--quiet",
+        "--pidfile",
+        s(&pidfile),
+    ];
+    let o = ckpt_without_openat2(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "restore without openat2: {}",
+        stderr(&o)
+    );
+    assert!(wait_until(LONG, || alive(pid)));
+    // The filter reached the task, so its files were opened by the walk.
+    assert_eq!(status_field(pid, "Seccomp").as_deref(), Some("2"));
+    let n = lines(&out).len();
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= n + 2),
+        "restored counter stalls"
+    );
+    kill_and_wait(pid);
+
+    // A symlinked directory component, then a symlinked last component.
+    std::fs::rename(&sub, dir.path().join("real")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real"), &sub).unwrap();
+    let o = ckpt_without_openat2(&args);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "symlinked directory followed: {}",
+        stderr(&o)
+    );
+    assert!(!alive(pid) && processes_named(&comm).is_empty());
+    std::fs::remove_file(&sub).unwrap();
+    std::fs::rename(dir.path().join("real"), &sub).unwrap();
+    std::fs::rename(&out, sub.join("moved")).unwrap();
+    std::os::unix::fs::symlink(sub.join("moved"), &out).unwrap();
+    let o = ckpt_without_openat2(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "symlinked file followed: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert!(!alive(pid) && processes_named(&comm).is_empty());
+}
