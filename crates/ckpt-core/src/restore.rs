@@ -270,9 +270,6 @@ fn identity_difference(
             md.ino()
         ));
     }
-    if !md.file_type().is_file() {
-        return Some("it is not a regular file".into());
-    }
     let recorded = stamp?;
     if content {
         file_identity::difference(recorded, found)
