@@ -14,6 +14,7 @@
 
 use crate::error::RestoreError;
 use crate::model::ProcessState;
+use crate::stdio_handover::StdioHandover;
 use crate::{sys, RestoreOptions, RestoredProcess};
 use image_format::VerifiedImage;
 use nix::sys::wait::{waitpid, WaitStatus};
@@ -74,6 +75,7 @@ pub fn restore_in_new_pid_ns(
     image: &VerifiedImage,
     opts: &RestoreOptions,
     state: &ProcessState,
+    stdio: &StdioHandover,
 ) -> Result<RestoredProcess, RestoreError> {
     let pid = state.pid;
     // The verdict decided whether a user namespace is needed (and resolved
@@ -100,7 +102,7 @@ pub fn restore_in_new_pid_ns(
     if init == 0 {
         drop(report_r);
         drop(go_w);
-        let code = init_main(image, opts, state, report_w, go_r);
+        let code = init_main(image, opts, state, stdio, report_w, go_r);
         std::process::exit(code);
     }
     drop(report_w);
@@ -182,6 +184,7 @@ fn init_main(
     image: &VerifiedImage,
     opts: &RestoreOptions,
     state: &ProcessState,
+    stdio: &StdioHandover,
     report_w: OwnedFd,
     go_r: OwnedFd,
 ) -> i32 {
@@ -197,7 +200,7 @@ fn init_main(
                 pid_ns: false,
                 ..opts.clone()
             };
-            crate::restore_here(image, &inner, state)
+            crate::restore_here(image, &inner, state, stdio)
         });
     let _ = report.write_all(encode_outcome(&result).as_bytes());
     drop(report);
