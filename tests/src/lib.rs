@@ -107,7 +107,7 @@ impl Guarded {
                     libc::SYS_close_range,
                     3u32,
                     u32::MAX,
-                    libc::CLOSE_RANGE_CLOEXEC as u32,
+                    libc::CLOSE_RANGE_CLOEXEC,
                 );
                 Ok(())
             });

@@ -55,7 +55,7 @@ pub fn only_stdio(cmd: &mut std::process::Command) -> &mut std::process::Command
                 libc::SYS_close_range,
                 3u32,
                 u32::MAX,
-                libc::CLOSE_RANGE_CLOEXEC as u32,
+                libc::CLOSE_RANGE_CLOEXEC,
             );
             if r < 0 {
                 return Err(std::io::Error::last_os_error());
