@@ -174,6 +174,22 @@ fn root_restoring_another_users_image_gives_it_no_stdio_terminal_or_session() {
     kill_and_wait_gone(pid);
     drop(guard);
 
+    // The same inside a new PID namespace (the task is then the child of
+    // ckpt's namespace init): /dev/null and a session of its own too.
+    let (secret_r, _secret_w) = pipe_with("SECRET-4711\n");
+    let (_, pid) = restore(&["--pid-ns"], stdio_of(&secret_r));
+    let guard = KillOnDrop(pid);
+    for fd in 0..3 {
+        assert_eq!(
+            fd_link(pid, fd).as_deref(),
+            Some("/dev/null"),
+            "--pid-ns fd {fd}"
+        );
+    }
+    assert_eq!(session_of(pid), Some(pid), "--pid-ns: a session of its own");
+    kill_and_wait_gone(pid);
+    drop(guard);
+
     // With --stdin F (and --stdout G) it reads F: files root named, opened
     // with root's authority (F is root's, mode 0600).
     let given_in = dir.path().join("given-in");
