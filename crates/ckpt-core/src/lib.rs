@@ -211,9 +211,10 @@ pub fn dump_to_writer(
 }
 
 /// Dump `pid` into the file `path`: written under a random temporary name
-/// in the same directory (mode 0600, `private_temp_in`), synced, renamed into place, directory synced; only then
-/// is the target killed (or detached with `leave_running`). On failure the
-/// target runs on untouched and no file remains.
+/// in the same directory (mode 0600, `private_temp_in`), synced, renamed
+/// into place, directory synced; only then is the target killed (or
+/// detached with `leave_running`). On failure the target runs on untouched
+/// and no file remains.
 pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpReport, DumpError> {
     let werr = |p: &Path| {
         let p = p.to_path_buf();
