@@ -12,7 +12,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::creds_rules::{self, cap, CredsChange, CredsComponent, IdLimits, IdRange};
 use crate::diff::{LsmStatus, PolicyDiff};
@@ -23,8 +23,8 @@ use crate::task::{SeccompMode, TaskCreds, TaskLabel, TaskSecurity};
 
 /// An Ed25519 public key that signed an image, or that the user trusts
 /// (`--trusted-key`). Shown as its fingerprint (the one of `ckpt keygen`
-/// and `ckpt inspect`, [`image_format::keys::fingerprint_of`]); serialised
-/// as the hex of the whole key.
+/// and `ckpt inspect`, [`image_format::keys::fingerprint_of`]), in text
+/// and in JSON.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SignerKey(pub [u8; 32]);
 
@@ -47,19 +47,11 @@ impl fmt::Debug for SignerKey {
     }
 }
 
+/// Serialised as its fingerprint too, so that a tool matching `ckpt
+/// inspect --json` output against a verdict sees the same string.
 impl Serialize for SignerKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for SignerKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let v = hex::decode(&s).map_err(serde::de::Error::custom)?;
-        <[u8; 32]>::try_from(v.as_slice())
-            .map(SignerKey)
-            .map_err(|_| serde::de::Error::custom("an Ed25519 public key is 32 bytes"))
+        s.serialize_str(&self.fingerprint())
     }
 }
 
