@@ -477,7 +477,7 @@ impl fmt::Display for Refusal {
                 let what = components.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
                 write!(
                     f,
-                    "refused: task {tid} claims {what} ({claimed}) that the image's author, {principal}, could not have set, and you hold privilege, so taking them from you would run the image's code with your identity; if you trust the image, sign it at dump with --sign-key and restore with --trusted-key, or check it and chown it to root (mode 0600)"
+                    "refused: task {tid} claims {what} ({claimed}) that the image's author, {principal}, could not have set, and you hold privilege, so re-deriving them from your credentials would run the image's code with your privilege; if you trust the image, sign it at dump with --sign-key and restore with --trusted-key, or check it and chown it to root (mode 0600)"
                 )
             }
             Refusal::ArchMismatch { image, host } => write!(
@@ -945,7 +945,7 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
             Some(principal),
         );
     }
-    let authority = principal.authority();
+    let authority = owner_as_caller(principal.authority(), input.caller);
 
     let diff = PolicyDiff::compute(input.image, input.host);
     if diff.arch.0 != diff.arch.1 {
@@ -1105,8 +1105,22 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
         };
         // 3.5: only what the image's principal could have set, too.
         let mut grant = grant;
-        let from_caller =
+        let mut from_caller =
             creds_rules::limit_to_principal(&mut grant, &t.creds, &restorer.creds, &authority);
+        // Ids the caller could not set for the image come from the caller
+        // too: with an author other than the caller, that hands a
+        // privileged caller's identity to the image's code just the same.
+        if authority != creds_rules::PrincipalAuthority::Any {
+            for c in &grant.changes {
+                let id = matches!(
+                    c.component,
+                    CredsComponent::Uids | CredsComponent::Gids | CredsComponent::Groups
+                );
+                if id && !from_caller.contains(&c.component) {
+                    from_caller.push(c.component);
+                }
+            }
+        }
         if !from_caller.is_empty() && input.caller.holds_privilege() {
             refusals.push(Refusal::CredsNotVouched {
                 tid,
@@ -1236,6 +1250,27 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
         notices,
         principal: Some(principal),
         diff: Some(diff),
+    }
+}
+
+/// A file owner who is the caller itself demonstrably holds the caller's
+/// gids and groups too (a session may carry groups the user database does
+/// not list), so those are vouched for as well.
+fn owner_as_caller(
+    authority: creds_rules::PrincipalAuthority,
+    caller: &CallerContext,
+) -> creds_rules::PrincipalAuthority {
+    match authority {
+        creds_rules::PrincipalAuthority::Ids {
+            uid,
+            mut gids,
+            mut groups,
+        } if caller.creds.uids[..3].iter().all(|&u| u == uid) => {
+            gids.extend_from_slice(&caller.creds.gids);
+            groups.extend_from_slice(&caller.creds.groups);
+            creds_rules::PrincipalAuthority::Ids { uid, gids, groups }
+        }
+        other => other,
     }
 }
 

@@ -1361,3 +1361,47 @@ fn json_and_text_show_the_principal() {
     assert_eq!(j["principal"]["principal"], "file_owner");
     assert!(j["principal_text"].as_str().unwrap().contains("uid 1000"));
 }
+
+#[test]
+fn rule_3_5_an_owner_who_is_the_caller_vouches_for_the_callers_groups() {
+    // A user whose ckpt has CAP_CHECKPOINT_RESTORE (so holds privilege)
+    // restores its own image; its session has group 4000, which the user
+    // database does not list.
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.caller.creds.groups = vec![1000, 4000];
+    c.origin = file_of(1000, 0o600);
+    c.tasks[0].creds.groups = vec![1000, 4000];
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert!(v.plan.unwrap().tasks[0].creds_from_image);
+    // Another owner's image claiming that group is not vouched.
+    c.origin = file_of(2000, 0o600);
+    c.tasks[0].creds = user_creds(2000);
+    c.tasks[0].creds.groups = vec![2000, 4000];
+    assert!(!c.decide().allowed());
+}
+
+#[test]
+fn rule_3_5_a_privileged_caller_does_not_lend_its_ids_to_another_authors_image() {
+    // The owner (2000) vouches for its own ids, but this caller cannot set
+    // them (no CAP_SETUID) and holds a capability: its own uid would run
+    // the image's code, so refused; an unprivileged caller gets its ids.
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.origin = file_of(2000, 0o600);
+    c.tasks[0].creds = user_creds(2000);
+    let v = c.decide();
+    assert!(
+        refused_with(&v, |r| matches!(r, Refusal::CredsNotVouched { .. })),
+        "{v}"
+    );
+    c.caller.creds.caps = CapSets {
+        bounding: cap::FULL_SET,
+        ..Default::default()
+    };
+    c.flags.pid_ns = true;
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(v.plan.unwrap().tasks[0].creds.uids, [1000; 4]);
+}
