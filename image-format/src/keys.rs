@@ -279,6 +279,7 @@ mod tests {
         let fp = fingerprint(&key);
         assert_eq!(fp.len(), 32);
         assert_eq!(fp, hex::encode(&Sha256::digest(key.as_bytes())[..16]));
+        assert_eq!(fingerprint_of(key.as_bytes()), fp);
     }
 
     #[test]

@@ -762,6 +762,12 @@ fn root_restoring_a_users_image_edited_to_claim_root_is_refused() {
     }
     assert_eq!(restored, None, "no pidfile for a refused restore");
     assert!(!alive(pid), "nothing runs under the image's PID");
+    // policy-diff reaches the same verdict and names the principal.
+    let o = run_ckpt(&["policy-diff", s(&evil)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let want =
+        format!("vouched for by: the owner of the unsigned image file, uid {uid} ({TEST_USER})");
+    assert!(stdout(&o).contains(&want), "{}", stdout(&o));
     // --strict-creds refuses as well.
     let (o, _) = restore_detached(&evil, dir.path(), &["--strict-creds"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
