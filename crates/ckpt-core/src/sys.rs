@@ -401,3 +401,15 @@ pub fn set_winsize(fd: i32, ws: [u16; 4]) -> io::Result<()> {
     let ret = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &w as *const libc::winsize) };
     check(ret as libc::c_long).map(drop)
 }
+
+/// `prctl(PR_GET_SECUREBITS)`: the calling thread's securebits.
+pub fn own_securebits() -> io::Result<u32> {
+    // SAFETY: PR_GET_SECUREBITS takes no pointer arguments and only returns
+    // a value; it cannot touch this process's memory.
+    let r = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u32)
+    }
+}
