@@ -107,8 +107,18 @@ pub fn run(sizes: &[usize], dir: &Path) -> Result<Vec<BenchResult>, String> {
             image_format::VerifiedImage::open_deferring(file, image_format::SectionKind::PAGES)
                 .map_err(|e| e.to_string())?;
         let verify = t1.elapsed();
+        let decision = crate::plan_restore(
+            &image,
+            crate::ImageSource::File,
+            crate::VerdictHost::Live,
+            &lsm_labels::verdict::RestoreFlags::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let approved = decision
+            .approved()
+            .ok_or_else(|| decision.verdict().to_string())?;
         let restored =
-            crate::restore(&image, &RestoreOptions::default()).map_err(|e| e.to_string())?;
+            crate::restore(approved, &RestoreOptions::default()).map_err(|e| e.to_string())?;
         let restore = t1.elapsed();
         let pages_check = restored.pages_check_time();
         let _ = nix::sys::signal::kill(

@@ -7,4 +7,5 @@ mod engine;
 mod integrity;
 mod lsm;
 mod security;
+mod stdio;
 mod verdict;
