@@ -69,6 +69,25 @@ pub struct BenchResult {
     pub cat_sync: Duration,
 }
 
+/// Dump options with this host's security header, as `ckpt dump` writes
+/// it (restore's verdict refuses an image without one).
+fn dump_options() -> Result<DumpOptions, String> {
+    use lsm_labels::persist::{ImageSecurity, Persist};
+    let profile = lsm_labels::detect_host_profile(&lsm_labels::HostView::live())
+        .map_err(|e| format!("cannot detect the LSM stack: {e}"))?;
+    let security = ImageSecurity {
+        profile,
+        created_unix_secs: 0,
+        hostname: String::new(),
+        writer_version: "bench".into(),
+    }
+    .to_record();
+    Ok(DumpOptions {
+        security,
+        ..DumpOptions::default()
+    })
+}
+
 /// Run the benchmark for each size in MiB, with files in `dir`.
 pub fn run(sizes: &[usize], dir: &Path) -> Result<Vec<BenchResult>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
@@ -90,7 +109,7 @@ pub fn run(sizes: &[usize], dir: &Path) -> Result<Vec<BenchResult>, String> {
         // Each timed step starts with no dirty page cache to write back.
         nix::unistd::sync();
         let t0 = Instant::now();
-        let rep = crate::dump_to_path(pid, &img, &DumpOptions::default());
+        let rep = crate::dump_to_path(pid, &img, &dump_options()?);
         let dump = t0.elapsed();
         if rep.is_err() {
             let _ = child.kill();
