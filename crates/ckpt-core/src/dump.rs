@@ -85,11 +85,21 @@ pub struct FrozenTask {
 
 impl FrozenTask {
     pub fn freeze(pid: i32) -> Result<FrozenTask, DumpError> {
-        let tracee = Tracee::seize(pid).map_err(|source| DumpError::Freeze { pid, source })?;
+        crate::dump_refusals::check_not_stopped(pid)?;
+        let tracee = Tracee::seize(pid).map_err(|source| match source {
+            crate::ptrace::TraceError::GroupStopped { .. } => {
+                crate::dump_refusals::stopped_refusal(pid)
+            }
+            source => DumpError::Freeze { pid, source },
+        })?;
+        // The originals are kept from the first moment, so that whatever
+        // fails later, the task gets exactly these back.
+        let orig_regs = tracee.regs().ok();
+        let orig_mask = tracee.get_sigmask().ok();
         Ok(FrozenTask {
             tracee: Some(tracee),
-            orig_regs: None,
-            orig_mask: None,
+            orig_regs,
+            orig_mask,
         })
     }
 
@@ -102,6 +112,17 @@ impl FrozenTask {
         let mask = self.orig_mask.take();
         let t = self.tracee();
         if let Some(r) = regs {
+            // A signal deliverable at detach runs through the kernel's
+            // restart logic with the original registers; otherwise the
+            // task leaves a system-call-exit stop, where that logic does
+            // not run, and gets its outcome directly.
+            let deliverable =
+                mask.is_some_and(|m| crate::dump_refusals::pending_signals(t.pid()) & !m != 0);
+            let r = if deliverable {
+                r
+            } else {
+                crate::ptrace::kernel_resume_regs(&r)
+            };
             t.set_regs(&r)?;
         }
         if let Some(m) = mask {
@@ -172,6 +193,7 @@ pub fn collect(
             });
         }
     }
+    crate::dump_refusals::check_task(pid, proc, &status)?;
     // Filter mode is captured by `security_dump`; strict mode is refused.
     match procfs::status_field(&status, "Seccomp") {
         Some("0") | Some("2") | None => {}
@@ -363,6 +385,10 @@ pub fn collect(
             let pm = proc
                 .pagemap(v.start + done as u64 * PAGE, n)
                 .map_err(proc_err(pid, "pagemap"))?;
+            if let Some(i) = pm.iter().position(|&e| crate::dump_refusals::is_guard(e)) {
+                let addr = v.start + (done + i) as u64 * PAGE;
+                return Err(crate::dump_refusals::guard_refusal(pid, addr));
+            }
             let sub = Vma {
                 start: v.start + done as u64 * PAGE,
                 ..v.clone()
@@ -486,11 +512,11 @@ fn collect_fds(
         let link = proc
             .read_link(&format!("fd/{fd}"))
             .map_err(proc_err(pid, "fd"))?;
-        let info = procfs::parse_fdinfo(
-            &proc
-                .read_text(&format!("fdinfo/{fd}"))
-                .map_err(proc_err(pid, "fdinfo"))?,
-        );
+        let info_text = proc
+            .read_text(&format!("fdinfo/{fd}"))
+            .map_err(proc_err(pid, "fdinfo"))?;
+        crate::dump_refusals::check_fd(pid, fd, &link, &info_text)?;
+        let info = procfs::parse_fdinfo(&info_text);
         let unsupported = |what: String| DumpError::UnsupportedFd { pid, fd, what };
         if let Some(ino) = link
             .strip_prefix("pipe:[")
@@ -519,12 +545,8 @@ fn collect_fds(
                 what: format!("fd {fd} is a Landlock ruleset, so it may be inside a Landlock domain ckpt cannot capture"),
             });
         }
-        if let Some(kind) = link.strip_prefix("anon_inode:") {
-            let kind = kind.trim_matches(|c| c == '[' || c == ']');
-            return Err(unsupported(kind.to_string()));
-        }
         if !link.starts_with('/') {
-            return Err(unsupported(link));
+            return Err(unsupported(format!("unknown fd target {link}")));
         }
         if link.ends_with(" (deleted)") {
             return Err(unsupported(format!("deleted file {link}")));

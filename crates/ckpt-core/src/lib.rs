@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod dump;
+pub mod dump_refusals;
 pub mod error;
 pub mod landlock_probe;
 pub mod model;

@@ -5,5 +5,6 @@
 mod cli;
 mod engine;
 mod lsm;
+mod refusals;
 mod security;
 mod verdict;
