@@ -635,7 +635,17 @@ fn collect_fds(
                     fd: reader,
                     what: format!("pipe whose buffered bytes cannot be read ({e})"),
                 })?;
-                pipes.push(PipeState { ino: *ino, data });
+                let capacity =
+                    pipe_capacity(pid, reader).map_err(|e| DumpError::UnsupportedFd {
+                        pid,
+                        fd: reader,
+                        what: format!("pipe whose capacity cannot be read ({e})"),
+                    })?;
+                pipes.push(PipeState {
+                    ino: *ino,
+                    data,
+                    capacity,
+                });
             }
         } else if *fd <= 2 {
             if let Some(o) = fds.iter_mut().find(|o| o.fd == *fd) {
@@ -679,6 +689,17 @@ fn pipe_held_elsewhere(pid: i32, ino: u64) -> bool {
                 })
                 .unwrap_or(false)
         })
+}
+
+/// The capacity of the pipe behind fd `fd` of `pid` (F_GETPIPE_SZ on a
+/// reopened read end: the capacity belongs to the pipe, not to an fd).
+fn pipe_capacity(pid: i32, fd: i32) -> std::io::Result<u32> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/{pid}/fd/{fd}"))?;
+    let n = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
+    Ok(n as u32)
 }
 
 fn peek_pipe(pid: i32, fd: i32) -> std::io::Result<Vec<u8>> {

@@ -14,6 +14,7 @@ pub mod bench;
 pub mod dump;
 pub mod dump_refusals;
 pub mod error;
+pub mod fd_placement;
 pub mod landlock_probe;
 pub mod model;
 pub mod persist;

@@ -150,6 +150,8 @@ pub struct OpenFd {
 pub struct PipeState {
     pub ino: u64,
     pub data: Vec<u8>,
+    /// Capacity in bytes (F_GETPIPE_SZ); 0 when unknown (older images).
+    pub capacity: u32,
 }
 
 /// Everything recorded about one single-threaded task.

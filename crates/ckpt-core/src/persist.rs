@@ -224,6 +224,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
             .map(|p| rec::PipeRecord {
                 ino: p.ino,
                 data: p.data.clone(),
+                capacity: (p.capacity != 0).then_some(p.capacity),
             })
             .collect(),
         no_new_privs: s.no_new_privs,
@@ -386,6 +387,11 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
         if p.data.len() > 1 << 20 {
             return Err(format!("pipe {} holds more than 1 MiB", p.ino));
         }
+        // The kernel's limit is /proc/sys/fs/pipe-max-size (1 MiB by
+        // default); 1 GiB bounds what a crafted image may ask for.
+        if p.capacity.is_some_and(|c| c > 1 << 30) {
+            return Err(format!("pipe {} claims a capacity above 1 GiB", p.ino));
+        }
     }
     let mm = r.mm.clone().unwrap_or_default();
     let security = lsm_labels::TaskSecurity::from_record(
@@ -454,6 +460,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             .map(|p| PipeState {
                 ino: p.ino,
                 data: p.data.clone(),
+                capacity: p.capacity.unwrap_or(0),
             })
             .collect(),
         security,

@@ -344,6 +344,10 @@ pub struct PipeRecord {
     /// Bytes buffered in the pipe at dump time, oldest first.
     #[prost(bytes = "vec", tag = "2")]
     pub data: Vec<u8>,
+    /// Capacity in bytes (fcntl F_GETPIPE_SZ); absent in older images
+    /// (restore then keeps the kernel default, 64 KiB).
+    #[prost(uint32, optional, tag = "3")]
+    pub capacity: Option<u32>,
 }
 
 /// Identity of a file: path plus (dev, ino) checked at restore.

@@ -7,4 +7,5 @@ mod engine;
 mod lsm;
 mod refusals;
 mod security;
+mod task_state;
 mod verdict;
