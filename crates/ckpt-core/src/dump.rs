@@ -338,6 +338,7 @@ pub fn collect(
         "personality",
         t.syscall(libc::SYS_personality, &[0xffff_ffff]),
     )? as u32;
+    let attrs = crate::task_attrs::capture(t, pid, scratch, proc)?;
     inj(pid, "munmap", t.syscall(libc::SYS_munmap, &[scratch, PAGE]))?;
     frozen
         .put_back()
@@ -465,6 +466,7 @@ pub fn collect(
         rseq,
         fds,
         pipes,
+        attrs: Some(attrs),
         security,
     };
     Ok((state, ranges))

@@ -28,6 +28,7 @@ pub mod security_dump;
 pub mod security_restore;
 mod sys;
 mod sys_security;
+pub mod task_attrs;
 pub mod task_security;
 
 use std::fs::File;

@@ -180,6 +180,9 @@ pub struct ProcessState {
     pub rseq: Option<Rseq>,
     pub fds: Vec<OpenFd>,
     pub pipes: Vec<PipeState>,
+    /// prctl flags, oom_score_adj, loginuid and interval timers; `None`
+    /// for an image written before they were recorded (nothing is set).
+    pub attrs: Option<crate::task_attrs::TaskAttrs>,
     /// Credentials, labels, no_new_privs, seccomp mode and filters,
     /// securebits (the shared lsm-labels type, stored as TaskSecurityRecord).
     pub security: lsm_labels::TaskSecurity,

@@ -233,7 +233,67 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
             .map(|(sp, flags, size)| rec::SigaltstackRecord { sp, flags, size }),
         security: Some(s.security.to_record()),
         vdso_sha256: s.vdso_sha256.clone(),
+        attrs: s.attrs.as_ref().map(attrs_to_record),
     }
+}
+
+fn attrs_to_record(a: &crate::task_attrs::TaskAttrs) -> rec::TaskAttrsRecord {
+    rec::TaskAttrsRecord {
+        dumpable: a.dumpable,
+        child_subreaper: a.child_subreaper,
+        thp_disable: a.thp_disable,
+        pdeathsig: a.pdeathsig,
+        timer_slack_ns: a.timer_slack_ns,
+        oom_score_adj: a.oom_score_adj,
+        loginuid: a.loginuid,
+        itimers: a
+            .itimers
+            .iter()
+            .map(|t| rec::ItimerRecord {
+                which: t.which,
+                interval_us: t.interval_us,
+                value_us: t.value_us,
+            })
+            .collect(),
+    }
+}
+
+/// Longest interval timer accepted (the kernel's limit is far beyond any
+/// real use; this bounds what a crafted image may ask for): 100 years.
+const MAX_TIMER_US: u64 = 100 * 365 * 24 * 3600 * 1_000_000;
+
+fn attrs_from_record(r: &rec::TaskAttrsRecord) -> Result<crate::task_attrs::TaskAttrs, String> {
+    use crate::task_attrs::{TaskAttrs, TimerState};
+    if r.dumpable > 2 || r.pdeathsig > 64 || !(-1000..=1000).contains(&r.oom_score_adj) {
+        return Err(format!(
+            "task attributes out of range (dumpable {}, pdeathsig {}, oom_score_adj {})",
+            r.dumpable, r.pdeathsig, r.oom_score_adj
+        ));
+    }
+    if r.itimers.len() > 3 {
+        return Err("more than three interval timers".into());
+    }
+    let mut itimers = Vec::with_capacity(r.itimers.len());
+    for t in &r.itimers {
+        if t.which > 2 || t.interval_us > MAX_TIMER_US || t.value_us > MAX_TIMER_US {
+            return Err(format!("interval timer {} is out of range", t.which));
+        }
+        itimers.push(TimerState {
+            which: t.which,
+            interval_us: t.interval_us,
+            value_us: t.value_us,
+        });
+    }
+    Ok(TaskAttrs {
+        dumpable: r.dumpable,
+        child_subreaper: r.child_subreaper,
+        thp_disable: r.thp_disable,
+        pdeathsig: r.pdeathsig,
+        timer_slack_ns: r.timer_slack_ns,
+        oom_score_adj: r.oom_score_adj,
+        loginuid: r.loginuid,
+        itimers,
+    })
 }
 
 /// The live form of a stored process, validated against the length of its
@@ -453,6 +513,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             len: x.len,
             sig: x.sig,
         }),
+        attrs: r.attrs.as_ref().map(attrs_from_record).transpose()?,
         fds,
         pipes: r
             .pipes

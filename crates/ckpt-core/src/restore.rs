@@ -823,6 +823,9 @@ impl Rebuilder<'_> {
             libc::SYS_personality,
             &[st.personality as u64],
         )?;
+        if let Some(attrs) = &st.attrs {
+            crate::task_attrs::restore(self.t, &self.sec, pid, scratch, attrs)?;
+        }
         self.call("munmap scratch", libc::SYS_munmap, &[scratch, scratch_len])?;
         if let Some(rs) = st.rseq {
             self.call(
