@@ -352,10 +352,9 @@ pub fn collect(
         .map_err(|e| DumpError::Unsupported { pid, what: e })?;
     // smaps adds the VM flags maps does not show; without it (an old
     // kernel) the flags are taken as clear.
-    let vmflags = proc
-        .read_text("smaps")
-        .map(|t| procfs::parse_smaps_vmflags(&t))
-        .unwrap_or_default();
+    let smaps = proc.read_text("smaps").unwrap_or_default();
+    let vmflags = procfs::parse_smaps_vmflags(&smaps);
+    let may_write = procfs::smaps_with_flag(&smaps, "mw");
     let mut vmas = Vec::with_capacity(maps.len());
     for m in &maps {
         let backing = classify(m).map_err(|what| DumpError::Unsupported { pid, what })?;
@@ -367,6 +366,7 @@ pub fn collect(
             growsdown: m.name == "[stack]",
             madvise: vmflags.get(&m.start).copied().unwrap_or(0),
             backing,
+            may_write: may_write.contains(&m.start),
             name: m.name.clone(),
             offset: m.offset,
             dev: m.dev,
@@ -850,6 +850,7 @@ mod tests {
             growsdown: false,
             madvise: 0,
             backing,
+            may_write: false,
             name: String::new(),
             offset: 0,
             dev: 0,

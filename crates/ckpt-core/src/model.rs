@@ -35,6 +35,10 @@ pub struct Vma {
     /// as separate as they were (the kernel merges VMAs whose flags agree).
     pub madvise: u32,
     pub backing: VmaBacking,
+    /// VM_MAYWRITE (smaps `mw`): for a shared file mapping, its file was
+    /// open for writing, so it may be mprotect-ed writable; the file is
+    /// reopened read-write for it.
+    pub may_write: bool,
     pub name: String,
     pub offset: u64,
     pub dev: u64,

@@ -131,6 +131,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
                 shared: v.shared,
                 growsdown: v.growsdown,
                 madvise: v.madvise,
+                may_write: v.may_write,
                 kind: match v.backing {
                     VmaBacking::Anonymous => rec::VmaKind::Anonymous,
                     VmaBacking::FilePrivate => rec::VmaKind::FilePrivate,
@@ -341,6 +342,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             growsdown: v.growsdown,
             madvise: v.madvise & 0x1f,
             backing,
+            may_write: v.may_write,
             name: v.name.clone(),
             offset: v.offset,
             dev: v.dev,

@@ -555,7 +555,7 @@ impl Rebuilder<'_> {
                 }
                 VmaBacking::FilePrivate | VmaBacking::FileShared => {
                     let shared = v.backing == VmaBacking::FileShared;
-                    let rw = shared && v.prot & 2 != 0;
+                    let rw = shared && (v.prot & 2 != 0 || v.may_write);
                     let fd = match opened.iter().find(|(p, w, _)| p == &v.name && *w == rw) {
                         Some((_, _, fd)) => *fd,
                         None => {

@@ -371,6 +371,7 @@ mod tests {
             growsdown: false,
             madvise: 0,
             backing,
+            may_write: false,
             name: String::new(),
             offset: 0,
             dev: 0,

@@ -219,6 +219,11 @@ pub struct VmaRecord {
     /// NOHUGEPAGE, 1 HUGEPAGE, 2 DONTDUMP, 3 DONTFORK, 4 WIPEONFORK.
     #[prost(uint32, tag = "11")]
     pub madvise: u32,
+    /// VM_MAYWRITE (smaps `mw`): a shared file mapping whose file was open
+    /// for writing; restore reopens the file read-write for it. Absent
+    /// (false) in older images: the file is opened for what `prot` needs.
+    #[prost(bool, tag = "12")]
+    pub may_write: bool,
 }
 
 /// A run of consecutive stored pages.
