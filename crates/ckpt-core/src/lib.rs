@@ -11,6 +11,8 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+#[cfg(test)]
+mod coverage;
 pub mod dump;
 pub mod dump_refusals;
 pub mod error;

@@ -137,6 +137,29 @@ pub enum FdTarget {
     InheritedStdio,
 }
 
+impl FdTarget {
+    /// Every kind's name, as docs/state-coverage.md lists it.
+    pub const KIND_NAMES: [&'static str; 5] = [
+        "regular file",
+        "directory",
+        "character device",
+        "pipe",
+        "inherited stdio",
+    ];
+
+    /// This fd's kind name (exhaustive: a new variant needs a name, and
+    /// the coverage test then needs a row in docs/state-coverage.md).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            FdTarget::RegularFile(_) => Self::KIND_NAMES[0],
+            FdTarget::Directory(_) => Self::KIND_NAMES[1],
+            FdTarget::CharDevice { .. } => Self::KIND_NAMES[2],
+            FdTarget::Pipe { .. } => Self::KIND_NAMES[3],
+            FdTarget::InheritedStdio => Self::KIND_NAMES[4],
+        }
+    }
+}
+
 /// One open fd.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenFd {

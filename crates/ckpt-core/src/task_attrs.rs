@@ -12,6 +12,22 @@ use crate::procfs::ProcSource;
 use crate::ptrace::{Tracee, Tracer};
 use crate::security_restore::{inject, SecurityRun};
 
+/// Every attribute this module restores, as docs/state-coverage.md names
+/// it (`coverage` checks the doc, and that `TaskAttrs` has no field
+/// missing from this list).
+pub const RESTORED_ATTRS: &[&str] = &[
+    "dumpable",
+    "child subreaper",
+    "THP disable",
+    "parent-death signal",
+    "timer slack",
+    "oom_score_adj",
+    "loginuid",
+    "ITIMER_REAL",
+    "ITIMER_VIRTUAL",
+    "ITIMER_PROF",
+];
+
 /// One interval timer (setitimer(2)), in microseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TimerState {
