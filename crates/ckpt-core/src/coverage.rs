@@ -57,7 +57,8 @@ fn task_attrs_fields_are_all_listed() {
         oom_score_adj: _,
         loginuid: _,
         itimers: _,
+        membarrier: _,
     } = TaskAttrs::default();
-    // 7 scalar attributes and the three interval timers.
-    assert_eq!(RESTORED_ATTRS.len(), 7 + 3);
+    // 8 scalar attributes and the three interval timers.
+    assert_eq!(RESTORED_ATTRS.len(), 8 + 3);
 }

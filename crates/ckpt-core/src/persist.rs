@@ -256,6 +256,7 @@ fn attrs_to_record(a: &crate::task_attrs::TaskAttrs) -> rec::TaskAttrsRecord {
                 value_us: t.value_us,
             })
             .collect(),
+        membarrier: a.membarrier,
     }
 }
 
@@ -294,6 +295,7 @@ fn attrs_from_record(r: &rec::TaskAttrsRecord) -> Result<crate::task_attrs::Task
         oom_score_adj: r.oom_score_adj,
         loginuid: r.loginuid,
         itimers,
+        membarrier: r.membarrier & (16 | 64 | 256),
     })
 }
 

@@ -26,6 +26,7 @@ pub const RESTORED_ATTRS: &[&str] = &[
     "ITIMER_REAL",
     "ITIMER_VIRTUAL",
     "ITIMER_PROF",
+    "membarrier registrations",
 ];
 
 /// One interval timer (setitimer(2)), in microseconds.
@@ -54,7 +55,14 @@ pub struct TaskAttrs {
     pub loginuid: u32,
     /// Armed interval timers only.
     pub itimers: Vec<TimerState>,
+    /// membarrier(2) private-expedited registrations of the mm, as the
+    /// REGISTER command bits (`MEMBARRIER_REGISTRATIONS`).
+    pub membarrier: u32,
 }
+
+/// (command that fails with EPERM unless registered, its REGISTER command):
+/// PRIVATE_EXPEDITED, PRIVATE_EXPEDITED_SYNC_CORE, PRIVATE_EXPEDITED_RSEQ.
+pub const MEMBARRIER_REGISTRATIONS: [(u32, u32); 3] = [(8, 16), (32, 64), (128, 256)];
 
 fn dump_call(
     t: &mut dyn Tracer,
@@ -153,6 +161,17 @@ pub fn capture(
             itimers.push(timer);
         }
     }
+    // A registered mm accepts the expedited barrier (harmless: a memory
+    // barrier on the task's own CPUs); an unregistered one fails with EPERM.
+    let mut membarrier = 0;
+    for (cmd, register) in MEMBARRIER_REGISTRATIONS {
+        let r = t
+            .syscall(libc::SYS_membarrier, &[cmd as u64, 0, 0])
+            .map_err(|source| DumpError::Trace { pid, source })?;
+        if r == 0 {
+            membarrier |= register;
+        }
+    }
     let num = |name: &str| -> Result<i64, DumpError> {
         let text = proc.read_text(name).map_err(|source| DumpError::Proc {
             pid,
@@ -174,6 +193,7 @@ pub fn capture(
         // Without audit support there is no loginuid: unset.
         loginuid: num("loginuid").unwrap_or(u32::MAX as i64) as u32,
         itimers,
+        membarrier,
     })
 }
 
@@ -284,6 +304,18 @@ pub fn restore(
             },
             e => e,
         })?;
+    }
+    for (_, register) in MEMBARRIER_REGISTRATIONS {
+        if attrs.membarrier & register != 0 {
+            let what = format!("membarrier(register {register:#x})");
+            inject(
+                t,
+                pid,
+                &what,
+                libc::SYS_membarrier,
+                &[register as u64, 0, 0],
+            )?;
+        }
     }
     // After the identity: a credential change clears both.
     if attrs.pdeathsig != 0 {

@@ -397,6 +397,11 @@ pub struct TaskAttrsRecord {
     /// Armed interval timers (getitimer).
     #[prost(message, repeated, tag = "8")]
     pub itimers: Vec<ItimerRecord>,
+    /// membarrier(2) registrations, as REGISTER command bits: 16
+    /// PRIVATE_EXPEDITED, 64 PRIVATE_EXPEDITED_SYNC_CORE, 256
+    /// PRIVATE_EXPEDITED_RSEQ.
+    #[prost(uint32, tag = "9")]
+    pub membarrier: u32,
 }
 
 /// One armed interval timer.

@@ -14,6 +14,8 @@
 //!   signal SIGUSR2, timer slack, comm, personality, oom_score_adj 400.
 //! - `sigtrap`: a SIGTRAP handler; afterwards every disposition (sigaction)
 //!   is compared and kill(getpid(), SIGTRAP) must run the handler once.
+//! - `membarrier`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED; the
+//!   expedited barrier must still succeed (EPERM when unregistered).
 //! - `mapping`: a MAP_SHARED PROT_READ mapping of a file opened O_RDWR;
 //!   afterwards mprotect to read-write and a write through it must work.
 #![allow(unsafe_code)]
@@ -191,6 +193,17 @@ fn sigtrap_after() -> String {
     format!("{view} traps {}", TRAPS.load(Ordering::SeqCst))
 }
 
+fn membarrier_view() -> String {
+    // SAFETY: membarrier takes integers only.
+    let r = unsafe { libc::syscall(libc::SYS_membarrier, 8, 0, 0) };
+    let e = std::io::Error::last_os_error();
+    if r == 0 {
+        "private expedited barrier ok".into()
+    } else {
+        format!("private expedited barrier failed: {e}")
+    }
+}
+
 struct Mapping {
     addr: *mut u8,
 }
@@ -264,6 +277,11 @@ fn main() {
             handle(libc::SIGTRAP);
             format!("{} traps 1", sigactions_view())
         }
+        "membarrier" => {
+            // SAFETY: MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED.
+            assert_eq!(unsafe { libc::syscall(libc::SYS_membarrier, 16, 0, 0) }, 0);
+            membarrier_view()
+        }
         "mapping" => {
             mapping = Some(mapping_setup(&dir));
             "mprotect rw ok, first byte z".to_string()
@@ -280,6 +298,7 @@ fn main() {
         "itimers" => itimers_view(),
         "prctl" => prctl_view(),
         "sigtrap" => sigtrap_after(),
+        "membarrier" => membarrier_view(),
         _ => mapping_after(mapping.as_ref().expect("mapping set up")),
     };
     if before == after {

@@ -128,3 +128,12 @@ fn root_shared_mapping_of_rdwr_file_can_be_made_writable_after_restore() {
         false,
     );
 }
+
+#[test]
+fn root_membarrier_registration_is_restored() {
+    check_mode(
+        "root_membarrier_registration_is_restored",
+        "membarrier",
+        false,
+    );
+}
