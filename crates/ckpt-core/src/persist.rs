@@ -235,6 +235,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
         security: Some(s.security.to_record()),
         vdso_sha256: s.vdso_sha256.clone(),
         attrs: s.attrs.as_ref().map(attrs_to_record),
+        terminal: s.terminal.as_ref().map(|t| t.to_record()),
     }
 }
 
@@ -529,5 +530,10 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             })
             .collect(),
         security,
+        terminal: r
+            .terminal
+            .as_ref()
+            .map(crate::terminal::TerminalModes::from_record)
+            .transpose()?,
     })
 }

@@ -7,5 +7,6 @@ mod engine;
 mod lsm;
 mod refusals;
 mod security;
+mod stdio;
 mod task_state;
 mod verdict;
