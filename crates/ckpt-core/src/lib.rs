@@ -12,8 +12,12 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+#[cfg(test)]
+mod coverage;
 pub mod dump;
+pub mod dump_refusals;
 pub mod error;
+pub mod fd_placement;
 pub mod file_identity;
 pub mod landlock_probe;
 pub mod model;
@@ -30,6 +34,7 @@ pub mod security_restore;
 pub mod stdio_handover;
 mod sys;
 mod sys_security;
+pub mod task_attrs;
 pub mod task_security;
 pub mod terminal;
 pub mod verdict_gather;

@@ -6,6 +6,8 @@ mod cli;
 mod engine;
 mod integrity;
 mod lsm;
+mod refusals;
 mod security;
 mod stdio;
+mod task_state;
 mod verdict;
