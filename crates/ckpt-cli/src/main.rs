@@ -17,6 +17,7 @@ mod failure;
 mod image_io;
 mod output;
 mod sys;
+mod target_check;
 mod verdict_input;
 
 use clap::{Parser, Subcommand};
@@ -64,6 +65,9 @@ pub struct DumpArgs {
     /// Leave the process running after the dump (default: kill it once the image is complete).
     #[arg(long)]
     pub leave_running: bool,
+    /// Replace IMG if it already exists.
+    #[arg(long)]
+    pub force: bool,
     /// Sign the image with this Ed25519 key (from `ckpt keygen`).
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,

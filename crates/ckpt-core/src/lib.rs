@@ -231,7 +231,7 @@ pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpRep
             .write(true)
             .create_new(true)
             .open(&tmp)
-            .map_err(werr(&tmp))?;
+            .map_err(werr(path))?;
         let (file, report) = dump_frozen(&mut frozen, pid, file, opts)?;
         file.sync_all().map_err(werr(&tmp))?;
         drop(file);

@@ -36,3 +36,220 @@ fn dump_of_missing_pid_fails_cleanly_without_image() {
         "no temporary file left"
     );
 }
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const FX_COUNTER: &str = env!("CARGO_BIN_EXE_fx-counter");
+const LONG: Duration = Duration::from_secs(20);
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// `ckpt dump PID -o IMG --quiet` and its output.
+fn dump(pid: i32, img: &Path, extra: &[&str]) -> std::process::Output {
+    let pid = pid.to_string();
+    let mut args = vec!["dump", &pid, "-o", s(img), "--quiet"];
+    args.extend_from_slice(extra);
+    run_ckpt(&args)
+}
+
+fn assert_refused(o: &std::process::Output, code: i32, words: &[&str]) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{e}");
+    for w in words {
+        assert!(e.contains(w), "missing {w:?} in: {e}");
+    }
+    assert!(e.matches("os error").count() <= 1, "cause repeated: {e}");
+    assert_eq!(e.trim().lines().count(), 1, "one message: {e}");
+}
+
+/// A counter fixture writing into `dir`.
+fn counter(dir: &Path) -> Guarded {
+    let out = dir.join("count");
+    let g = Guarded::spawn(Command::new(FX_COUNTER).arg("0").arg(&out));
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= 2),
+        "fixture did not start"
+    );
+    g
+}
+
+#[test]
+fn dump_of_missing_pid_says_no_such_process_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = dump(2147483000, &dir.path().join("x.img"), &[]);
+    assert_refused(&o, 1, &["pid 2147483000", "no such process"]);
+    assert!(!stderr(&o).contains("No such process (os error 3): No such process"));
+}
+
+#[test]
+fn dump_of_init_kernel_thread_zombie_and_itself_each_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("x.img");
+    assert_refused(&dump(1, &img, &[]), 1, &["pid 1", "init process"]);
+    // kthreadd is pid 2 wherever ckpt runs in the initial PID namespace.
+    if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
+        assert_refused(
+            &dump(2, &img, &[]),
+            1,
+            &["pid 2 (kthreadd)", "kernel thread"],
+        );
+    }
+    let mut zombie = Command::new("true").spawn().unwrap();
+    let zpid = zombie.id() as i32;
+    assert!(wait_until(LONG, || state(zpid) == Some('Z')));
+    assert_refused(&dump(zpid, &img, &[]), 1, &["zombie", "already exited"]);
+    zombie.wait().unwrap();
+    // `exec` keeps the shell's PID: ckpt is asked to dump itself.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec {} dump $$ -o {} --quiet",
+            ckpt_bin().display(),
+            s(&img)
+        ))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_refused(&o, 1, &["this ckpt process itself"]);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn root_dump_of_another_users_process_names_both_users() {
+    if !have_root("root_dump_of_another_users_process_names_both_users") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = counter(dir.path());
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(ckpt_bin())
+        .args([
+            "dump",
+            &target.pid.to_string(),
+            "-o",
+            "/tmp/never.img",
+            "--quiet",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_refused(
+        &o,
+        1,
+        &["belongs to uid 0", "run ckpt as that user or as root"],
+    );
+    assert!(alive(target.pid));
+}
+
+#[test]
+fn dump_to_a_missing_directory_names_the_directory_not_a_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("no-such-dir").join("x.img");
+    // Our own shell-less child: the check happens before anything is traced.
+    let o = dump(std::process::id() as i32, &img, &[]);
+    assert_refused(&o, 1, &["no-such-dir", "does not exist", "create it"]);
+    assert!(!stderr(&o).contains("ckpt-tmp"), "{}", stderr(&o));
+}
+
+#[test]
+fn root_dump_refuses_to_overwrite_an_image_unless_forced() {
+    if !have_root("root_dump_refuses_to_overwrite_an_image_unless_forced") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("x.img");
+    std::fs::write(&img, "precious").unwrap();
+    let target = counter(dir.path());
+    let o = dump(target.pid, &img, &["--leave-running"]);
+    assert_refused(
+        &o,
+        1,
+        &["refusing to overwrite", "already exists", "--force"],
+    );
+    assert_eq!(std::fs::read_to_string(&img).unwrap(), "precious");
+    assert!(alive(target.pid));
+    let o = dump(target.pid, &img, &["--leave-running", "--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_ne!(std::fs::read(&img).unwrap(), b"precious");
+}
+
+#[test]
+fn root_unsupported_fd_with_leave_running_does_not_advise_leave_running() {
+    if !have_root("root_unsupported_fd_with_leave_running_does_not_advise_leave_running") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "import socket,time\ns=socket.socket()\nopen('{}','w').write('x')\nwhile True: time.sleep(0.05)\n",
+        ready.display()
+    );
+    let target = Guarded::spawn(Command::new("python3").arg("-c").arg(&script));
+    assert!(wait_until(LONG, || ready.exists()));
+    let img = dir.path().join("x.img");
+    let o = dump(target.pid, &img, &[]);
+    assert_refused(&o, 1, &["cannot dump fd", "--leave-running"]);
+    let o = dump(target.pid, &img, &["--leave-running"]);
+    assert_refused(&o, 1, &["cannot dump fd", "close it", "still running"]);
+    assert!(
+        !stderr(&o).contains("use --leave-running"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(alive(target.pid));
+}
+
+#[test]
+fn root_dump_to_standard_output_says_standard_output() {
+    if !have_root("root_dump_to_standard_output_says_standard_output") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = counter(dir.path());
+    let img = std::fs::File::create(dir.path().join("x.img")).unwrap();
+    let o = ckpt(&[
+        "dump",
+        &target.pid.to_string(),
+        "-o",
+        "-",
+        "--leave-running",
+    ])
+    .stdin(Stdio::null())
+    .stdout(img)
+    .output()
+    .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("to standard output"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("standard input"), "{}", stderr(&o));
+}
+
+#[test]
+fn restore_from_a_terminal_refuses_at_once() {
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let started = std::time::Instant::now();
+    let mut child = ckpt(&["restore", "-"])
+        .stdin(Stdio::from(std::fs::File::from(pty.slave)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > LONG {
+            let _ = child.kill();
+            panic!("restore - waited on the terminal");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("from a terminal"), "{}", stderr(&o));
+    drop(pty.master);
+}
