@@ -6,6 +6,8 @@
 //! exit with 2.
 #![deny(unsafe_code)]
 
+mod check_sys;
+mod cmd_check;
 mod cmd_demo;
 mod cmd_dump;
 mod cmd_inspect;
@@ -46,6 +48,8 @@ enum Command {
     Lsm(LsmArgs),
     /// Show what an image holds.
     Inspect(InspectArgs),
+    /// Show what this kernel and this caller support (like `criu check`).
+    Check(CheckArgs),
     /// Write an Ed25519 signing key to KEY and its public key to KEY.pub.
     Keygen(KeygenArgs),
     /// Start a small process, checkpoint it, restore it and show it continuing.
@@ -155,6 +159,13 @@ pub struct InspectArgs {
 }
 
 #[derive(clap::Args, Debug)]
+pub struct CheckArgs {
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
 pub struct KeygenArgs {
     /// Secret key file to write; the public key goes to KEY.pub.
     #[arg(short = 'o', long = "output", value_name = "KEY")]
@@ -171,6 +182,7 @@ fn main() -> ExitCode {
         Command::Lsm(a) => cmd_lsm::run(&a),
         Command::Inspect(a) => cmd_inspect::run(&a),
         Command::Keygen(a) => cmd_keygen::run(&a),
+        Command::Check(a) => cmd_check::run(&a),
         Command::Demo => cmd_demo::run(),
         Command::DemoCounter { out, start } => cmd_demo::counter(&out, start),
     };

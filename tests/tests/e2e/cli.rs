@@ -253,3 +253,87 @@ fn restore_from_a_terminal_refuses_at_once() {
     assert!(stderr(&o).contains("from a terminal"), "{}", stderr(&o));
     drop(pty.master);
 }
+
+/// Every feature `ckpt check` reports, in its order.
+const CHECKED: &[&str] = &[
+    "PTRACE_SEIZE",
+    "PTRACE_O_SUSPEND_SECCOMP",
+    "process_vm_readv",
+    "vdso layout",
+    "clone3 set_tid",
+    "CAP_CHECKPOINT_RESTORE",
+    "PR_SET_MM_MAP",
+    "lsm syscalls",
+    "securityfs mounted",
+    "openat2",
+    "PAGEMAP_SCAN",
+    "userfaultfd",
+    "TCP_REPAIR",
+    "KVM",
+];
+
+#[test]
+fn root_check_reports_every_feature_and_root_may_dump_and_restore() {
+    if !have_root("root_check_reports_every_feature_and_root_may_dump_and_restore") {
+        return;
+    }
+    let o = run_ckpt(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    for f in CHECKED {
+        assert!(stdout(&o).contains(f), "{f} missing: {}", stdout(&o));
+    }
+    assert!(stdout(&o).contains("dump: possible; restore: possible"));
+    let o = run_ckpt(&["check", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["dump_possible"], true);
+    let names: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, CHECKED);
+    let seize = &v["features"][0];
+    assert_eq!(seize["status"], "yes", "{seize}");
+    assert!(seize["why"].as_str().unwrap().contains("forked child"));
+    // Root may put a socket into repair mode (needs CAP_NET_ADMIN).
+    assert_eq!(v["features"][12]["status"], "yes", "{}", v["features"][12]);
+}
+
+#[test]
+fn root_check_as_an_unprivileged_user_says_what_it_may_not_and_the_way_out() {
+    if !have_root("root_check_as_an_unprivileged_user_says_what_it_may_not_and_the_way_out") {
+        return;
+    }
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(ckpt_bin())
+        .args(["check", "--json"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let by_name = |n: &str| {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == n)
+            .cloned()
+            .unwrap()
+    };
+    let set_tid = by_name("clone3 set_tid");
+    assert_eq!(set_tid["status"], "limited", "{set_tid}");
+    assert!(set_tid["why"].as_str().unwrap().contains("EPERM"));
+    assert!(set_tid["why"].as_str().unwrap().contains("--pid-ns"));
+    assert_eq!(by_name("TCP_REPAIR")["status"], "limited");
+    // Limited set_tid does not block restore (--pid-ns remains), so the
+    // exit code follows the blocking features only.
+    let blocked = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["blocks"] == true);
+    assert_eq!(o.status.code(), Some(i32::from(blocked)), "{v}");
+}
