@@ -10,6 +10,7 @@ mod check_sys;
 mod cmd_check;
 mod cmd_demo;
 mod cmd_dump;
+mod cmd_generate_docs;
 mod cmd_inspect;
 mod cmd_keygen;
 mod cmd_lsm;
@@ -22,7 +23,7 @@ mod sys;
 mod target_check;
 mod verdict_input;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -30,7 +31,7 @@ pub use failure::Failure;
 
 /// Checkpoint/restart for Linux processes that keeps security state honest.
 #[derive(Parser, Debug)]
-#[command(name = "ckpt", version, about, propagate_version = true)]
+#[command(name = "ckpt", about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -54,6 +55,9 @@ enum Command {
     Keygen(KeygenArgs),
     /// Start a small process, checkpoint it, restore it and show it continuing.
     Demo,
+    /// Write man pages and shell completions under DIR (for `make install`).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
     /// The demo's counter process (internal).
     #[command(hide = true)]
     DemoCounter { out: PathBuf, start: u64 },
@@ -172,9 +176,28 @@ pub struct KeygenArgs {
     pub output: PathBuf,
 }
 
+/// `ckpt --version`: the release, the image format it writes and the git
+/// revision it was built from.
+fn version() -> String {
+    format!(
+        "{} (image format {}, git {})",
+        env!("CARGO_PKG_VERSION"),
+        image_format::FORMAT_VERSION,
+        env!("CKPT_GIT_REV")
+    )
+}
+
+/// The clap command with the run-time version string.
+fn cli_command() -> clap::Command {
+    Cli::command().version(version())
+}
+
 fn main() -> ExitCode {
     sys::default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&cli_command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Dump(a) => cmd_dump::run(&a),
         Command::Restore(a) => cmd_restore::run(&a),
@@ -184,6 +207,7 @@ fn main() -> ExitCode {
         Command::Keygen(a) => cmd_keygen::run(&a),
         Command::Check(a) => cmd_check::run(&a),
         Command::Demo => cmd_demo::run(),
+        Command::GenerateDocs { dir } => cmd_generate_docs::run(&dir, cli_command()),
         Command::DemoCounter { out, start } => cmd_demo::counter(&out, start),
     };
     match result {

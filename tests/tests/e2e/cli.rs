@@ -337,3 +337,93 @@ fn root_check_as_an_unprivileged_user_says_what_it_may_not_and_the_way_out() {
         .any(|f| f["blocks"] == true);
     assert_eq!(o.status.code(), Some(i32::from(blocked)), "{v}");
 }
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+#[test]
+fn version_names_the_image_format_and_the_git_revision() {
+    let o = run_ckpt(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v = stdout(&o);
+    let format = image_format::FORMAT_VERSION.to_string();
+    assert!(v.contains(&format!("image format {format}")), "{v}");
+    assert!(v.contains("git "), "{v}");
+}
+
+#[test]
+fn make_install_puts_binary_man_pages_and_completions_under_prefix() {
+    let prefix = tempfile::tempdir().unwrap();
+    let o = Command::new("make")
+        .arg("-C")
+        .arg(repo_root())
+        .arg("install")
+        .arg(format!("PREFIX={}", s(prefix.path())))
+        .arg(format!("CKPT={}", ckpt_bin().display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("make");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let p = prefix.path();
+    let bin = p.join("bin/ckpt");
+    let v = Command::new(&bin).arg("--version").output().unwrap();
+    assert!(stdout(&v).contains("image format"), "{}", stdout(&v));
+    let pages = [
+        "ckpt",
+        "ckpt-dump",
+        "ckpt-restore",
+        "ckpt-check",
+        "ckpt-inspect",
+        "ckpt-lsm",
+        "ckpt-policy-diff",
+        "ckpt-keygen",
+        "ckpt-demo",
+    ];
+    for page in pages {
+        let f = p.join(format!("share/man/man1/{page}.1"));
+        let text = std::fs::read_to_string(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        assert!(
+            text.contains(&format!(".TH {page} 1")),
+            "{page}: no roff header"
+        );
+    }
+    assert!(
+        !p.join("share/man/man1/ckpt-generate-docs.1").exists(),
+        "hidden command documented"
+    );
+    if Command::new("man").arg("--version").output().is_ok() {
+        let m = Command::new("man")
+            .arg("-l")
+            .arg(p.join("share/man/man1/ckpt-dump.1"))
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&m.stdout).replace("\u{8}", "");
+        assert!(text.contains("--leave-running"), "man -l rendered: {text}");
+    }
+    let bash = std::fs::read_to_string(p.join("share/bash-completion/completions/ckpt")).unwrap();
+    assert!(
+        bash.contains("complete") && bash.contains("policy-diff"),
+        "{bash}"
+    );
+    let zsh = std::fs::read_to_string(p.join("share/zsh/site-functions/_ckpt")).unwrap();
+    assert!(zsh.starts_with("#compdef ckpt"), "{zsh}");
+    let fish =
+        std::fs::read_to_string(p.join("share/fish/vendor_completions.d/ckpt.fish")).unwrap();
+    assert!(
+        fish.contains("complete -c ckpt") && fish.contains("leave-running"),
+        "{fish}"
+    );
+    // The bash completion loads and completes a subcommand.
+    let b = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {}; COMP_WORDS=(ckpt dum); COMP_CWORD=1; _ckpt ckpt dum ckpt; echo \"${{COMPREPLY[@]}}\"",
+            s(&p.join("share/bash-completion/completions/ckpt"))
+        ))
+        .output()
+        .unwrap();
+    assert!(stdout(&b).contains("dump"), "{}{}", stdout(&b), stderr(&b));
+}
