@@ -101,15 +101,44 @@ pub fn run(a: &DumpArgs) -> Result<u8, Failure> {
         ckpt_core::dump_to_path(a.pid, &a.output, &opts)
     }
     .map_err(|e| dump_failure_with(e, a.leave_running))?;
+    let dest = if to_stdout {
+        "standard output".to_string()
+    } else {
+        a.output.display().to_string()
+    };
     if !a.quiet {
-        let dest = if to_stdout {
-            "standard output".to_string()
-        } else {
-            a.output.display().to_string()
-        };
         eprintln!("{}", summary(&report, &dest));
     }
+    if a.report.stats {
+        eprint!("{}", crate::logging::phases_text());
+    }
+    if a.report.json {
+        let json = summary_json(&report, &dest).to_string();
+        // With -o - standard output is the image.
+        if to_stdout {
+            eprintln!("{json}");
+        } else {
+            println!("{json}");
+        }
+    }
     Ok(0)
+}
+
+/// `dump --json`: the report as data (docs/json.md).
+fn summary_json(r: &DumpReport, dest: &str) -> serde_json::Value {
+    serde_json::json!({
+        "schema_version": 1,
+        "command": "dump",
+        "pid": r.pid,
+        "image": dest,
+        "image_bytes": r.image_bytes,
+        "memory_bytes": r.pages_bytes,
+        "mappings": r.vmas,
+        "fds": r.fds,
+        "frozen_us": r.frozen_for.as_micros() as u64,
+        "left_running": r.left_running,
+        "phases_us": crate::logging::phases_json(),
+    })
 }
 
 /// Refuses, before the target is touched, an image path whose directory is

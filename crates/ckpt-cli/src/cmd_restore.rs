@@ -9,11 +9,15 @@ use crate::image_io::open_verified;
 use crate::output::show_progress;
 use crate::verdict_input::{decide_for_restore, print_verdict_messages, RefusalSummary};
 use crate::{Failure, RestoreArgs};
-use ckpt_core::RestoreOptions;
+use ckpt_core::{phase, RestoreOptions};
 
 pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
-    let img = open_verified(&a.image)?;
-    let verdict = decide_for_restore(&img, a)?;
+    let progress = show_progress(a.quiet);
+    let img = phase::timed("verify", || open_verified(&a.image))?;
+    if progress {
+        eprintln!("restore: image verified");
+    }
+    let verdict = phase::timed("plan", || decide_for_restore(&img, a))?;
     print_verdict_messages(&verdict, a.quiet);
     if !verdict.allowed() {
         return Err(Failure::refused(anyhow::anyhow!(
@@ -35,6 +39,9 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
         }
     })?;
     let pid = restored.pid();
+    if progress {
+        eprintln!("restore: pid {pid} rebuilt and resumed");
+    }
     for f in restored.files_opened_as_caller() {
         eprintln!("notice: --files-as-caller: opened {f} with your authority");
     }
@@ -51,8 +58,12 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
             )));
         }
     }
+    report(a, pid);
     if a.detach {
-        println!("{}", restored.detach());
+        let pid = restored.detach();
+        if !a.report.json {
+            println!("{pid}");
+        }
         return Ok(0);
     }
     if !a.quiet && show_progress(false) {
@@ -72,4 +83,23 @@ fn write_pidfile(path: &std::path::Path, pid: i32) -> std::io::Result<()> {
     let tmp = path.with_extension("ckpt-tmp");
     std::fs::write(&tmp, format!("{pid}\n"))?;
     std::fs::rename(&tmp, path)
+}
+
+/// `--stats` (phase times on standard error) and `--json` (the summary as
+/// one object on standard output, docs/json.md).
+fn report(a: &RestoreArgs, pid: i32) {
+    if a.report.stats {
+        eprint!("{}", crate::logging::phases_text());
+    }
+    if a.report.json {
+        let v = serde_json::json!({
+            "schema_version": 1,
+            "command": "restore",
+            "image": crate::image_io::display_name(&a.image),
+            "pid": pid,
+            "detached": a.detach,
+            "phases_us": crate::logging::phases_json(),
+        });
+        println!("{v}");
+    }
 }

@@ -18,6 +18,7 @@ mod cmd_policy_diff;
 mod cmd_restore;
 mod failure;
 mod image_io;
+mod logging;
 mod output;
 mod sys;
 mod target_check;
@@ -35,6 +36,23 @@ pub use failure::Failure;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log each phase with its time (-v), and debug detail (-vv), on standard error.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Append every log record, with its time, to FILE.
+    #[arg(long, value_name = "FILE", global = true)]
+    log_file: Option<PathBuf>,
+}
+
+/// `--stats` and `--json` of dump and restore.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct ReportFlags {
+    /// Print the phase times and sizes when done.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the summary (sizes, phase times) as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -82,6 +100,8 @@ pub struct DumpArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -124,6 +144,8 @@ pub struct RestoreArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
 }
 
 #[derive(clap::Args, Debug)]
@@ -198,6 +220,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => e.exit(),
     };
+    if let Err(f) = logging::init(cli.verbose, cli.log_file.as_deref()) {
+        eprintln!("ckpt: {}", f.message());
+        return ExitCode::from(f.code());
+    }
     let result = match cli.command {
         Command::Dump(a) => cmd_dump::run(&a),
         Command::Restore(a) => cmd_restore::run(&a),

@@ -427,3 +427,129 @@ fn make_install_puts_binary_man_pages_and_completions_under_prefix() {
         .unwrap();
     assert!(stdout(&b).contains("dump"), "{}{}", stdout(&b), stderr(&b));
 }
+
+/// Runs ckpt with standard error on a terminal; its exit code and what the
+/// terminal showed.
+fn with_stderr_on_terminal(args: &[&str]) -> (Option<i32>, String) {
+    use std::io::Read;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let mut child = ckpt(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::from(pty.slave)))
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the last holder of the terminal's other side has gone.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    let status = child.wait().unwrap();
+    (status.code(), reader.join().unwrap())
+}
+
+#[test]
+fn root_verbose_dump_and_restore_log_each_phase_and_print_stats_as_json() {
+    if !have_root("root_verbose_dump_and_restore_log_each_phase_and_print_stats_as_json") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = counter(dir.path());
+    let pid = target.pid;
+    let img = dir.path().join("x.img");
+    let log = dir.path().join("ckpt.log");
+    let o = run_ckpt(&[
+        "dump",
+        &pid.to_string(),
+        "-o",
+        s(&img),
+        "-v",
+        "--log-file",
+        s(&log),
+        "--stats",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    target
+        .wait_timeout(LONG)
+        .expect("dumped process not killed");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("dump --json");
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["pid"], pid);
+    assert!(v["image_bytes"].as_u64().unwrap() > 0);
+    for p in ["freeze", "collect", "write", "sync"] {
+        assert!(v["phases_us"][p].is_u64(), "{p}: {v}");
+        assert!(
+            stderr(&o).contains(&format!("phase {p}: ")),
+            "{}",
+            stderr(&o)
+        );
+        let logged = lines(&log);
+        assert!(
+            logged
+                .iter()
+                .any(|l| l.contains(&format!("phase {p}: ")) && l.starts_with("20")),
+            "{logged:?}"
+        );
+    }
+    let o = run_ckpt(&["restore", s(&img), "--detach", "--json", "-v", "--stats"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("restore --json");
+    let _restored = KillOnDrop(v["pid"].as_i64().unwrap() as i32);
+    assert_eq!(v["pid"], pid);
+    for p in ["verify", "plan", "rebuild", "resume"] {
+        assert!(v["phases_us"][p].is_u64(), "{p}: {v}");
+        assert!(
+            stderr(&o).contains(&format!("phase {p}: ")),
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            stderr(&o)
+                .lines()
+                .any(|l| l.starts_with(p) && l.ends_with(" ms")),
+            "--stats: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn root_progress_on_a_terminal_shows_rate_and_syncing_and_restore_progress() {
+    if !have_root("root_progress_on_a_terminal_shows_rate_and_syncing_and_restore_progress") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = counter(dir.path());
+    let pid = target.pid;
+    let img = dir.path().join("x.img");
+    let (code, shown) = with_stderr_on_terminal(&["dump", &pid.to_string(), "-o", s(&img)]);
+    assert_eq!(code, Some(0), "{shown}");
+    target
+        .wait_timeout(LONG)
+        .expect("dumped process not killed");
+    assert!(shown.contains("MiB/s"), "{shown}");
+    assert!(shown.contains("syncing the image to disk"), "{shown}");
+    let pidfile = dir.path().join("pid");
+    let (code, shown) =
+        with_stderr_on_terminal(&["restore", s(&img), "--detach", "--pidfile", s(&pidfile)]);
+    let restored: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _restored = KillOnDrop(restored);
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains("restore: image verified"), "{shown}");
+    assert!(shown.contains("rebuilt and resumed"), "{shown}");
+    // Not on a terminal: quiet.
+    assert!(!stderr(&run_ckpt(&["inspect", s(&img)])).contains("MiB/s"));
+}
