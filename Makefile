@@ -21,7 +21,9 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --release -p ckpt-cli
-	CKPT_BIN=$(CURDIR)/target/release/ckpt $(CARGO) test --workspace --release
+	@set -o pipefail; mkdir -p target; \
+	CKPT_BIN=$(CURDIR)/target/release/ckpt $(CARGO) test --workspace --release 2>&1 | tee target/test-output.log; \
+	rc=$$?; ./scripts/test-totals.sh target/test-output.log; exit $$rc
 
 bench: deps
 	./scripts/bench.sh

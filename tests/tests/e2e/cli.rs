@@ -553,3 +553,53 @@ fn root_progress_on_a_terminal_shows_rate_and_syncing_and_restore_progress() {
     // Not on a terminal: quiet.
     assert!(!stderr(&run_ckpt(&["inspect", s(&img)])).contains("MiB/s"));
 }
+
+/// The long flags a `--help` text lists.
+fn long_flags(help: &str) -> Vec<String> {
+    let mut flags: Vec<String> = help
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| w.starts_with("--") && w.len() > 2)
+        .map(str::to_string)
+        .filter(|f| f != "--help" && f != "--version")
+        .collect();
+    flags.sort();
+    flags.dedup();
+    flags
+}
+
+#[test]
+fn docs_commands_md_documents_every_command_and_flag_of_help() {
+    let doc = std::fs::read_to_string(repo_root().join("docs/commands.md")).unwrap();
+    let (intro, _) = doc.split_once("\n## ").unwrap();
+    let help = stdout(&run_ckpt(&["--help"]));
+    let commands: Vec<&str> = help
+        .split_once("Commands:")
+        .unwrap()
+        .1
+        .split_once("Options:")
+        .unwrap()
+        .0
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(
+        commands.contains(&"dump") && commands.contains(&"check"),
+        "{commands:?}"
+    );
+    for cmd in commands {
+        let heading = format!("\n## ckpt {cmd}");
+        let section = doc
+            .split_once(&heading)
+            .unwrap_or_else(|| panic!("docs/commands.md has no section `## ckpt {cmd}`"))
+            .1;
+        let section = section.split("\n## ").next().unwrap();
+        let sub_help = stdout(&run_ckpt(&[cmd, "--help"]));
+        for flag in long_flags(&sub_help) {
+            assert!(
+                section.contains(flag.as_str()) || intro.contains(flag.as_str()),
+                "`ckpt {cmd} --help` lists {flag}, docs/commands.md's section does not"
+            );
+        }
+    }
+}
