@@ -179,9 +179,15 @@ pub struct LsmArgs {
 pub struct InspectArgs {
     /// Image file (`-` for standard input).
     pub image: PathBuf,
-    /// Machine-readable output.
+    /// Machine-readable output (docs/json.md; always complete).
     #[arg(long)]
     pub json: bool,
+    /// List every mapping instead of a summary.
+    #[arg(long)]
+    pub maps: bool,
+    /// List every open file instead of a summary.
+    #[arg(long)]
+    pub files: bool,
 }
 
 #[derive(clap::Args, Debug)]

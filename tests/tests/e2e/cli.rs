@@ -603,3 +603,300 @@ fn docs_commands_md_documents_every_command_and_flag_of_help() {
         }
     }
 }
+
+/// The ```json shape block under each `## ` heading of docs/json.md.
+fn documented_shapes() -> Vec<(String, serde_json::Value)> {
+    let doc = std::fs::read_to_string(repo_root().join("docs/json.md")).unwrap();
+    doc.split("\n## ")
+        .skip(1)
+        .map(|sec| {
+            let heading = sec.lines().next().unwrap().trim().to_string();
+            let block = sec.split("```json\n").nth(1).expect("json block");
+            let block = block.split("```").next().unwrap();
+            let shape = serde_json::from_str(block)
+                .unwrap_or_else(|e| panic!("docs/json.md `{heading}`: {e}"));
+            (heading, shape)
+        })
+        .collect()
+}
+
+fn type_matches(ty: &str, v: &serde_json::Value) -> bool {
+    ty.split('|').any(|t| match t {
+        "any" => true,
+        "null" => v.is_null(),
+        "bool" => v.is_boolean(),
+        "number" => v.is_u64() || v.is_i64(),
+        "string" => v.is_string(),
+        "hex" => v.as_str().is_some_and(|s| {
+            s.strip_prefix("0x").is_some_and(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            })
+        }),
+        "sha256" => v.as_str().is_some_and(|s| {
+            s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        }),
+        other => panic!("docs/json.md: unknown type {other}"),
+    })
+}
+
+/// Checks `v` against a docs/json.md shape; `at` names the place for messages.
+fn check_shape(shape: &serde_json::Value, v: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match shape {
+        Value::String(ty) => assert!(type_matches(ty, v), "{at}: {v} is not {ty}"),
+        Value::Array(s) => {
+            let a = v
+                .as_array()
+                .unwrap_or_else(|| panic!("{at}: {v} is not an array"));
+            for (i, x) in a.iter().enumerate() {
+                check_shape(&s[0], x, &format!("{at}[{i}]"));
+            }
+        }
+        Value::Object(s) => {
+            let o = v
+                .as_object()
+                .unwrap_or_else(|| panic!("{at}: {v} is not an object"));
+            if let Some(each) = s.get("*") {
+                for (k, x) in o {
+                    check_shape(each, x, &format!("{at}.{k}"));
+                }
+                return;
+            }
+            for (key, sub) in s {
+                if key == "..." {
+                    continue;
+                }
+                let (name, optional) = match key.strip_suffix('?') {
+                    Some(n) => (n, true),
+                    None => (key.as_str(), false),
+                };
+                match o.get(name) {
+                    None | Some(Value::Null) if optional => {}
+                    None => panic!("{at}: key {name} missing"),
+                    Some(x) => check_shape(sub, x, &format!("{at}.{name}")),
+                }
+            }
+            if !s.contains_key("...") {
+                for k in o.keys() {
+                    assert!(
+                        s.contains_key(k) || s.contains_key(&format!("{k}?")),
+                        "{at}: key {k} is not documented in docs/json.md"
+                    );
+                }
+            }
+        }
+        _ => panic!("{at}: bad shape {shape}"),
+    }
+}
+
+/// Keys in `text` (pretty or compact JSON) appear sorted in every object.
+fn assert_sorted_keys(v: &serde_json::Value, at: &str) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let keys: Vec<&String> = o.keys().collect();
+            let mut sorted = keys.clone();
+            sorted.sort();
+            assert_eq!(keys, sorted, "{at}: keys not sorted");
+            o.iter()
+                .for_each(|(k, x)| assert_sorted_keys(x, &format!("{at}.{k}")));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| assert_sorted_keys(x, at)),
+        _ => {}
+    }
+}
+
+/// Parses JSON keeping the order of keys as printed.
+fn parse_ordered(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes).expect("json")
+}
+
+#[test]
+fn root_json_output_of_each_command_matches_docs_json_md() {
+    if !have_root("root_json_output_of_each_command_matches_docs_json_md") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    assert_eq!(run_ckpt(&["keygen", "-o", s(&key)]).status.code(), Some(0));
+    let mut target = counter(dir.path());
+    let pid = target.pid.to_string();
+    let img = dir.path().join("x.img");
+    let mut outputs: Vec<(&str, Vec<u8>)> = Vec::new();
+    let o = run_ckpt(&[
+        "dump",
+        &pid,
+        "-o",
+        s(&img),
+        "--sign-key",
+        s(&key),
+        "--json",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    target.wait_timeout(LONG).unwrap();
+    outputs.push(("ckpt dump PID -o IMG --json", o.stdout));
+    let own = std::process::id().to_string();
+    for (heading, args) in [
+        (
+            "ckpt inspect IMG --json",
+            vec!["inspect", s(&img), "--json"],
+        ),
+        ("ckpt lsm --json", vec!["lsm", "--json"]),
+        (
+            "ckpt lsm --pid PID --json",
+            vec!["lsm", "--pid", &own, "--json"],
+        ),
+        (
+            "ckpt policy-diff IMG --json",
+            vec!["policy-diff", s(&img), "--json"],
+        ),
+        ("ckpt check --json", vec!["check", "--json"]),
+    ] {
+        let o = run_ckpt(&args);
+        assert!(
+            o.status.code().is_some_and(|c| c <= 1),
+            "{heading}: {}",
+            stderr(&o)
+        );
+        outputs.push((heading, o.stdout));
+    }
+    let o = run_ckpt(&["restore", s(&img), "--detach", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v = parse_ordered(&o.stdout);
+    let _restored = KillOnDrop(v["pid"].as_i64().unwrap() as i32);
+    outputs.push(("ckpt restore IMG --json", o.stdout));
+
+    let shapes = documented_shapes();
+    assert_eq!(
+        shapes.len(),
+        outputs.len(),
+        "one documented shape per command"
+    );
+    for (heading, out) in outputs {
+        let shape = &shapes
+            .iter()
+            .find(|(h, _)| h == heading)
+            .unwrap_or_else(|| panic!("docs/json.md has no `## {heading}`"))
+            .1;
+        let v = parse_ordered(&out);
+        assert_eq!(v["schema_version"], 1, "{heading}");
+        check_shape(shape, &v, heading);
+        assert_sorted_keys(&v, heading);
+    }
+}
+
+#[test]
+fn root_policy_diff_refuses_a_host_profile_whose_component_was_edited_under_its_digest() {
+    if !have_root(
+        "root_policy_diff_refuses_a_host_profile_whose_component_was_edited_under_its_digest",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let o = run_ckpt(&["lsm", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut profile: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let target = counter(dir.path());
+    let img = dir.path().join("x.img");
+    let o = dump(target.pid, &img, &["--leave-running"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, serde_json::to_vec(&profile).unwrap()).unwrap();
+    let lsm = profile["lsms"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|l| {
+            l["fingerprint"]["components"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        })
+        .expect("an LSM with policy components");
+    let name = lsm["name"].as_str().unwrap().to_string();
+    lsm["fingerprint"]["components"][0]["digest"] = serde_json::json!("00".repeat(32));
+    let edited = dir.path().join("edited.json");
+    std::fs::write(&edited, serde_json::to_vec(&profile).unwrap()).unwrap();
+    let o = run_ckpt(&["policy-diff", s(&img), "--host", s(&edited)]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(
+        e.contains("inconsistent") && e.contains(&name) && e.contains("ckpt lsm --json"),
+        "{e}"
+    );
+    // The untouched profile of this very host: every LSM is the same.
+    let o = run_ckpt(&["policy-diff", s(&img), "--host", s(&good), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        v["diff"]["lsms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["status"] == "same"),
+        "{v}"
+    );
+}
+
+#[test]
+fn root_inspect_shows_each_tasks_security_state_and_syscall_names_with_summaries() {
+    if !have_root("root_inspect_shows_each_tasks_security_state_and_syscall_names_with_summaries") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mkdirs = dir.path().join("d");
+    std::fs::create_dir(&mkdirs).unwrap();
+    let out = dir.path().join("out");
+    let target = Guarded::spawn(
+        Command::new(env!("CARGO_BIN_EXE_fx-seccomp-mkdir"))
+            .arg(&mkdirs)
+            .arg(&out),
+    );
+    assert!(wait_until(LONG, || lines(&out)
+        .iter()
+        .any(|l| l.ends_with("EPERM"))));
+    let img = dir.path().join("x.img");
+    let o = dump(target.pid, &img, &["--leave-running"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run_ckpt(&["inspect", s(&img)]);
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    for words in [
+        "credentials: uid 0/0/0/0 gid 0/0/0/0",
+        "capabilities: effective 0x",
+        "securebits 0x",
+        "no_new_privs: yes; seccomp: filter, 1 filters (",
+        "--maps lists them",
+        "--files lists them",
+    ] {
+        assert!(text.contains(words), "missing {words:?}:\n{text}");
+    }
+    let call = text
+        .split("(in system call ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .expect("in a system call");
+    assert!(
+        call.chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()),
+        "{call}"
+    );
+    assert!(
+        !call.starts_with(|c: char| c.is_ascii_digit()),
+        "number, not name: {call}"
+    );
+    assert!(!text.contains("r-xp"), "mappings listed without --maps");
+    let full = stdout(&run_ckpt(&["inspect", s(&img), "--maps", "--files"]));
+    assert!(full.contains("r-xp") && full.contains("fd 1"), "{full}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&run_ckpt(&["inspect", s(&img), "--json"]).stdout).unwrap();
+    let sec = &v["tasks"][0]["security"];
+    assert_eq!(sec["no_new_privs"], true, "{sec}");
+    assert_eq!(sec["seccomp_mode"], "filter");
+    assert!(
+        sec["seccomp_filters"][0]["instructions"].as_u64().unwrap() > 3,
+        "{sec}"
+    );
+    assert_eq!(v["tasks"][0]["registers"]["in_syscall"], call);
+}
