@@ -7,7 +7,9 @@
 
 use crate::image_io::open_verified;
 use crate::output::show_progress;
-use crate::verdict_input::{decide_for_restore, print_verdict_messages, RefusalSummary};
+use crate::verdict_input::{
+    decide_for_restore, engine_failure, print_verdict_messages, refusal_failure,
+};
 use crate::{Failure, RestoreArgs};
 use ckpt_core::{phase, RestoreOptions};
 
@@ -17,27 +19,19 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     if progress {
         eprintln!("restore: image verified");
     }
-    let verdict = phase::timed("plan", || decide_for_restore(&img, a))?;
-    print_verdict_messages(&verdict, a.quiet);
-    if !verdict.allowed() {
-        return Err(Failure::refused(anyhow::anyhow!(
-            "cannot restore {}: {}",
-            crate::image_io::display_name(&a.image),
-            verdict.refusal_summary()
-        )));
-    }
-    let opts = RestoreOptions {
-        pid_ns: a.pid_ns,
-        progress: show_progress(a.quiet),
-        plan: verdict.plan.clone(),
+    let decision = phase::timed("plan", || decide_for_restore(&img, a))?;
+    let verdict = decision.verdict();
+    print_verdict_messages(verdict, a.quiet);
+    let Some(approved) = decision.approved() else {
+        return Err(refusal_failure(
+            verdict,
+            format!("cannot restore {}", crate::image_io::display_name(&a.image)),
+        ));
     };
-    let restored = ckpt_core::restore(&img, &opts).map_err(|e| {
-        if e.is_security_refusal() {
-            Failure::refused(e)
-        } else {
-            Failure::operational(e)
-        }
-    })?;
+    let opts = RestoreOptions {
+        progress: show_progress(a.quiet),
+    };
+    let restored = ckpt_core::restore(approved, &opts).map_err(engine_failure)?;
     let pid = restored.pid();
     if progress {
         eprintln!("restore: pid {pid} rebuilt and resumed");
