@@ -6,4 +6,5 @@ mod cli;
 mod engine;
 mod lsm;
 mod security;
+mod stdio;
 mod verdict;
