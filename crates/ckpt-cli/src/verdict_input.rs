@@ -65,6 +65,7 @@ pub fn caller_context() -> Result<CallerContext, Failure> {
     let (uid_map, gid_map, setgroups) = (read("uid_map"), read("gid_map"), read("setgroups"));
     let initial_user_ns =
         uid_map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    let labels = sec.labels;
     let mut creds = sec.creds;
     creds.securebits = crate::sys::own_securebits()
         .or_fail(|| "cannot read ckpt's own securebits (PR_GET_SECUREBITS)".into())?;
@@ -78,6 +79,7 @@ pub fn caller_context() -> Result<CallerContext, Failure> {
         } else {
             IdLimits::from_proc(&uid_map, &gid_map, &setgroups)
         },
+        labels,
     })
 }
 
@@ -195,6 +197,8 @@ pub fn flags_from(v: &VerdictFlags) -> RestoreFlags {
     RestoreFlags {
         keep_lsm: v.keep_lsm,
         require_same_policy: v.require_same_policy,
+        lsm_as_caller: v.lsm_as_caller,
+        lsm_labels: v.lsm_labels.clone(),
         ..RestoreFlags::default()
     }
 }
