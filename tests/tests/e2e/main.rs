@@ -5,5 +5,6 @@
 mod cli;
 mod engine;
 mod lsm;
+mod lsm_confinement;
 mod security;
 mod verdict;
