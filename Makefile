@@ -1,13 +1,15 @@
 # ckpt: top-level entry points. Both targets install what is missing on a
 # Debian 12 machine (as root) and are idempotent.
 #   make demo   build ckpt and run `ckpt demo`
-#   make test   the whole test suite (fmt, clippy, unit, end-to-end)
+#   make test   the whole test suite (fmt, clippy, unit, end-to-end, VM)
+#   make vm-test  the VM scenarios only: Debian's kernel under qemu, one boot
+#               per LSM stack (docs/vm-tests.md; VM_STACKS="apparmor selinux")
 #   make bench  speed figures against DESIGN 7
 #   make fuzz   fuzz the image reader (FUZZ_SECONDS=600)
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps demo test bench fuzz
+.PHONY: deps demo test vm-test bench fuzz
 
 deps:
 	@./scripts/install-deps.sh
@@ -21,6 +23,11 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) build --release -p ckpt-cli
 	CKPT_BIN=$(CURDIR)/target/release/ckpt $(CARGO) test --workspace --release
+	./tests/vm/run.sh $(VM_STACKS)
+
+VM_STACKS ?=
+vm-test: deps
+	./tests/vm/run.sh $(VM_STACKS)
 
 bench: deps
 	./scripts/bench.sh
