@@ -41,7 +41,7 @@ check se_keep_lsm_same_context "attr/current is '$(attr_of $pid)'" '[ "$(attr_of
 line=$(last_line /tmp/ok/log)
 n=${line%% *}
 check se_keep_lsm_continues "last line '$line', $n_dump lines at dump" '[ "$n" -gt "$n_dump" ]'
-check se_keep_lsm_still_denied "probe says: $line" 'echo "$line" | grep -q "label=$FX denied=EACCES"'
+check se_keep_lsm_still_denied "probe says: $line" '[ "$n" -gt "$n_dump" ] && echo "$line" | grep -q "label=$FX denied=EACCES"'
 stop_restored $pid
 
 # --lsm-label names the context instead of the image's.
@@ -74,7 +74,7 @@ check se_require_same_policy_refuses "exit $rc: $(flat /tmp/r4.out)" '[ $rc = 3 
 echo 0 >$SE/booleans/fx_read_secret && echo 1 >$SE/commit_pending_bools
 
 cd / && capture_tree sys/kernel/security/lsm sys/fs/selinux/policy sys/fs/selinux/enforce \
-    sys/fs/selinux/checkreqprot sys/fs/selinux/booleans proc/sys/kernel/yama sys/kernel/security/lockdown
+    sys/fs/selinux/checkreqprot sys/fs/selinux/booleans proc/sys/kernel/yama proc/sys/kernel/osrelease proc/sys/kernel/arch sys/kernel/security/lockdown
 
 # Rule 3: a reload that drops the domain makes the recorded label invalid.
 check se_reload_without_fx_t "loading policy-nofx failed" \

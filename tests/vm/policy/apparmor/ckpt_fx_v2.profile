@@ -4,6 +4,8 @@ abi <abi/3.0>,
 profile ckpt_fx /fx/fx-lsm-probe {
   /fx/fx-lsm-probe mr,
   /dev/null rw,
+  # Its working directory: the restore reopens it as the confined task.
+  / r,
   /tmp/ok/ r,
   /tmp/ok/** rw,
   /tmp/also-ok r,
@@ -14,4 +16,7 @@ profile ckpt_fx /fx/fx-lsm-probe {
   # mediates as ptrace read of an unconfined peer (docs/vm-tests.md).
   signal (receive) peer=unconfined,
   ptrace (read, readby, tracedby) peer=unconfined,
+  # The restore sets the mm's exe with PR_SET_MM_MAP after the label is in
+  # place, which needs CAP_CHECKPOINT_RESTORE under the profile (docs/vm-tests.md).
+  capability checkpoint_restore,
 }
