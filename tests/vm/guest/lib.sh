@@ -106,13 +106,10 @@ capture_tree() {
     local dst=/tmp/capture f
     rm -rf $dst
     mkdir -p $dst
-    for f in $(cd / && find "$@" -type f 2>/dev/null); do
+    # -L: securityfs links (apparmor/policy, raw_sha1) are copied as what they name.
+    for f in $(cd / && find -L "$@" -type f 2>/dev/null); do
         mkdir -p "$dst/$(dirname "$f")"
         timeout 1 cat "/$f" >"$dst/$f" 2>/dev/null || rm -f "$dst/$f"
-    done
-    for f in $(cd / && find "$@" -type l 2>/dev/null); do
-        mkdir -p "$dst/$(dirname "$f")"
-        ln -s "$(readlink "/$f")" "$dst/$f"
     done
     echo "CAPTURE-BEGIN"
     (cd $dst && tar -c -f - . | gzip -9 | base64)
