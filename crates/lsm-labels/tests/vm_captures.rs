@@ -18,14 +18,25 @@ fn vm_selinux_capture_reads_the_booted_stack_and_policy() {
     let p = profile_of(&fixture("vm-selinux-debian-6.1"));
     assert_eq!(
         p.stack(),
-        ["lockdown", "capability", "landlock", "yama", "selinux", "bpf"]
+        [
+            "lockdown",
+            "capability",
+            "landlock",
+            "yama",
+            "selinux",
+            "bpf"
+        ]
     );
     assert_eq!(p.stack_source, StackSource::Securityfs);
     assert_eq!(p.kernel_release, "6.1.0-57-amd64");
     assert_eq!(p.arch, "x86_64");
     let se = &p.lsm("selinux").unwrap().fingerprint;
     assert!(se.digest.is_some(), "note: {:?}", se.note);
-    assert_eq!(se.version.as_deref(), Some("33"), "checkpolicy's default version");
+    assert_eq!(
+        se.version.as_deref(),
+        Some("33"),
+        "checkpolicy's default version"
+    );
     assert_eq!(
         names(se),
         [
@@ -44,7 +55,11 @@ fn vm_selinux_capture_reads_the_booted_stack_and_policy() {
 fn vm_selinux_capture_boolean_flip_changes_only_that_component() {
     let before = profile_of(&fixture("vm-selinux-debian-6.1"));
     let copy = copy_fixture("vm-selinux-debian-6.1");
-    std::fs::write(copy.path().join("sys/fs/selinux/booleans/fx_read_secret"), "1 1").unwrap();
+    std::fs::write(
+        copy.path().join("sys/fs/selinux/booleans/fx_read_secret"),
+        "1 1",
+    )
+    .unwrap();
     let after = profile_of(copy.path());
     let (b, a) = (
         &before.lsm("selinux").unwrap().fingerprint,
@@ -62,4 +77,50 @@ fn vm_selinux_capture_boolean_flip_changes_only_that_component() {
     // A copy of the unchanged capture fingerprints the same.
     let same = profile_of(copy_fixture("vm-selinux-debian-6.1").path());
     assert_eq!(same.lsm("selinux").unwrap().fingerprint.digest, b.digest);
+}
+
+/// The AppArmor boot's files, captured after the scenario replaced
+/// `ckpt_fx` with `ckpt_fx_v2` (tests/vm/policy/apparmor). `revision` is a
+/// poll notifier whose read blocks, so the capture has none: no version.
+#[test]
+fn vm_apparmor_capture_reads_the_booted_stack_and_profile() {
+    let p = profile_of(&fixture("vm-apparmor-debian-6.1"));
+    assert_eq!(
+        p.stack(),
+        [
+            "lockdown",
+            "capability",
+            "landlock",
+            "yama",
+            "apparmor",
+            "bpf"
+        ]
+    );
+    assert_eq!(p.kernel_release, "6.1.0-57-amd64");
+    let aa = &p.lsm("apparmor").unwrap().fingerprint;
+    assert!(aa.digest.is_some(), "note: {:?}", aa.note);
+    assert_eq!(names(aa), ["apparmor/profile/ckpt_fx"]);
+    assert_eq!(aa.digest, Some(aa.canonical_digest()));
+}
+
+#[test]
+fn vm_apparmor_capture_profile_hash_or_mode_change_moves_the_digest() {
+    let base = profile_of(&fixture("vm-apparmor-debian-6.1"));
+    let digest = |p: &lsm_labels::HostProfile| p.lsm("apparmor").unwrap().fingerprint.digest;
+    let prof = "sys/kernel/security/apparmor/policy/profiles/ckpt_fx.0";
+    for (file, value) in [
+        ("sha1", "0000000000000000000000000000000000000000\n"),
+        ("mode", "complain\n"),
+    ] {
+        let copy = copy_fixture("vm-apparmor-debian-6.1");
+        std::fs::write(copy.path().join(prof).join(file), value).unwrap();
+        assert_ne!(digest(&profile_of(copy.path())), digest(&base), "{file}");
+    }
+    // The kernel's per-load directory suffix is not policy.
+    let copy = copy_fixture("vm-apparmor-debian-6.1");
+    let dir = copy
+        .path()
+        .join("sys/kernel/security/apparmor/policy/profiles");
+    std::fs::rename(dir.join("ckpt_fx.0"), dir.join("ckpt_fx.7")).unwrap();
+    assert_eq!(digest(&profile_of(copy.path())), digest(&base));
 }
