@@ -19,7 +19,8 @@ VM="$ROOT/tests/vm"
 CACHE=${CKPT_VM_CACHE:-$ROOT/target/vm-cache}
 TRIPLE=x86_64-unknown-linux-gnu
 STATIC="$ROOT/target/$TRIPLE/release"
-ALL_STACKS=(apparmor selinux)
+# selinux first: its image is restored on the apparmor boot (cross-stack).
+ALL_STACKS=(selinux apparmor)
 STACKS=("$@")
 [ ${#STACKS[@]} -gt 0 ] || STACKS=("${ALL_STACKS[@]}")
 
@@ -148,12 +149,19 @@ build_initrd() {
     cp "$VM/guest/init" "$tree/init"
     cp "$VM/guest/lib.sh" "$VM/guest/$stack.sh" "$tree/scenario/"
     build_policy "$stack" "$tree/policy"
+    # Images dumped on earlier boots (guest `export_image`), for cross-stack checks.
+    if [ -d "$CACHE/images" ]; then
+        mkdir -p "$tree/images"
+        cp "$CACHE/images/"*.img "$tree/images/" 2>/dev/null || true
+    fi
     chmod 0755 "$tree/init"
     (cd "$tree" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1) > "$out"
 }
 
 overall=0
 summary=()
+booted_before=()
+rm -rf "$CACHE/images"
 suite_start=$(date +%s.%N)
 for stack in "${STACKS[@]}"; do
     lsm=$(lsm_of "$stack") || { say "unknown stack $stack (known: ${ALL_STACKS[*]})" >&2; exit 2; }
@@ -164,7 +172,11 @@ for stack in "${STACKS[@]}"; do
     say "booting Debian kernel $KREL ($ACCEL_NAME) with lsm=$lsm, stack $stack"
     t0=$(date +%s.%N)
     set +e
-    qemu_boot "$BOOT_TIMEOUT" "$work/initrd.gz" "lsm=$lsm ckpt_stack=$stack" "$log" "${ACCEL[@]}"
+    # The apparmor boot must find the SELinux boot's image when that ran first.
+    cross=0
+    [ "$stack" = apparmor ] && [[ " ${booted_before[*]} " == *" selinux "* ]] && cross=1
+    qemu_boot "$BOOT_TIMEOUT" "$work/initrd.gz" "lsm=$lsm ckpt_stack=$stack ckpt_cross=$cross" "$log" "${ACCEL[@]}"
+    booted_before+=("$stack")
     qrc=$?
     set -e
     t1=$(date +%s.%N)
@@ -186,6 +198,11 @@ for stack in "${STACKS[@]}"; do
     if grep -q '^CAPTURE-BEGIN' "$log.txt"; then
         sed -n '/^CAPTURE-BEGIN/,/^CAPTURE-END/p' "$log.txt" | sed '1d;$d' | base64 -d >"$work/capture.tar.gz" 2>/dev/null || true
     fi
+    # Images the guest exported (IMAGE-BEGIN <name> ... IMAGE-END).
+    for name in $(grep -ao 'IMAGE-BEGIN [a-z0-9_.-]*' "$log.txt" | awk '{print $2}'); do
+        mkdir -p "$CACHE/images"
+        sed -n "/^IMAGE-BEGIN $name\$/,/^IMAGE-END/p" "$log.txt" | sed '1d;$d' | base64 -d >"$CACHE/images/$name" || rm -f "$CACHE/images/$name"
+    done
     [ "${CKPT_VM_KEEP:-}" = 1 ] || rm -rf "$work/tree"
 done
 total=$(awk -v a="$suite_start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')

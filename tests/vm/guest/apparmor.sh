@@ -81,5 +81,28 @@ timeout 30 ckpt restore /tmp/aa.img --keep-lsm --require-same-policy </dev/null 
 rc=$?
 check aa_require_same_policy_refuses "exit $rc: $(flat /tmp/r6.out)" '[ $rc = 3 ] && ! alive $pid'
 
+kill $heartbeat 2>/dev/null
+# Across stacks: the image dumped on the SELinux boot (fixture in u:r:fx_t),
+# named selinux-fx-<its pid>.img.
+ximg=$(ls /images/selinux-fx-*.img 2>/dev/null | head -1)
+if [ -n "$ximg" ]; then
+    xpid=${ximg##*/selinux-fx-}
+    xpid=${xpid%.img}
+    ckpt policy-diff "$ximg" --keep-lsm >/tmp/x1.out 2>&1
+    rc=$?
+    check cross_policy_diff_explains "exit $rc: $(flat /tmp/x1.out)" \
+        '[ $rc = 3 ] && grep -q "stack: differs" /tmp/x1.out && grep -q "needs the same LSM stack" /tmp/x1.out'
+    timeout 30 ckpt restore "$ximg" --keep-lsm </dev/null >/tmp/x2.out 2>&1
+    rc=$?
+    check cross_keep_lsm_refused "exit $rc: $(flat /tmp/x2.out)" \
+        '[ $rc = 3 ] && grep -q "needs the same LSM stack" /tmp/x2.out && ! grep -qs fx-lsm-probe /proc/$xpid/comm'
+    timeout 30 ckpt restore "$ximg" </dev/null >/tmp/x3.out 2>&1
+    rc=$?
+    check cross_rule2_refuses_without_keep_lsm "exit $rc: $(flat /tmp/x3.out)" \
+        '[ $rc = 3 ] && grep -q "confined by selinux label" /tmp/x3.out && grep -q -- --lsm-as-caller /tmp/x3.out && ! grep -qs fx-lsm-probe /proc/$xpid/comm'
+elif [ "${ckpt_cross:-}" = 1 ]; then
+    result cross_image_present fail "no /images/selinux-fx-PID.img from the SELinux boot"
+fi
+
 cd / && capture_tree sys/kernel/security/lsm sys/kernel/security/apparmor/policy \
     proc/sys/kernel/yama proc/sys/kernel/osrelease proc/sys/kernel/arch sys/kernel/security/lockdown

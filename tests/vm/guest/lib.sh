@@ -115,3 +115,11 @@ capture_tree() {
     (cd $dst && tar -c -f - . | gzip -9 | base64)
     echo "CAPTURE-END"
 }
+
+# export_image FILE NAME: prints FILE as base64 between IMAGE-BEGIN NAME and
+# IMAGE-END; run.sh saves it and puts it under /images/ on later boots.
+export_image() {
+    echo "IMAGE-BEGIN $2"
+    base64 "$1"
+    echo "IMAGE-END"
+}

@@ -27,6 +27,7 @@ check se_fixture_denied_before "probe says: $(last_line /tmp/ok/log)" 'grep -q "
 dump_probe $pid /tmp/se.img
 check se_dump "ckpt dump exit $rc: $(flat /tmp/dump.out)" '[ $rc = 0 ]'
 n_dump=$(wc -l </tmp/ok/log)
+[ $rc = 0 ] && export_image /tmp/se.img "selinux-fx-$pid.img"
 
 # Rule 2: the domain is confinement (not the caller's), so no silent loss.
 timeout 30 ckpt restore /tmp/se.img </dev/null >/tmp/r2.out 2>&1
