@@ -5,9 +5,9 @@
 
 use crate::cmd_dump::{dump_failure, security_header, summary};
 use crate::failure::OrFail;
-use crate::verdict_input::{decide_with, image_facts, print_verdict_messages, RefusalSummary};
+use crate::verdict_input::{decide, engine_failure, print_verdict_messages, refusal_failure};
 use crate::Failure;
-use ckpt_core::{DumpOptions, RestoreOptions};
+use ckpt_core::{DumpOptions, RestoreOptions, VerdictHost};
 use lsm_labels::verdict::RestoreFlags;
 use std::io::Write;
 use std::path::Path;
@@ -119,30 +119,17 @@ fn run_in(dir: &Path) -> Result<u8, Failure> {
     );
 
     let img = crate::image_io::open_verified(&img_path)?;
-    let facts = image_facts(&img, &img_path)?;
-    let host = crate::cmd_lsm::host_profile(None)?;
-    let verdict = decide_with(&facts, &host, true, &RestoreFlags::default())?;
-    print_verdict_messages(&verdict, false);
-    if !verdict.allowed() {
-        return Err(Failure::refused(anyhow::anyhow!(
-            "the demo's restore is refused: {}",
-            verdict.refusal_summary()
-        )));
-    }
-    let restored = ckpt_core::restore(
-        &img,
-        &RestoreOptions {
-            plan: verdict.plan.clone(),
-            ..RestoreOptions::default()
-        },
-    )
-    .map_err(|e| {
-        if e.is_security_refusal() {
-            Failure::refused(e)
-        } else {
-            Failure::operational(e)
-        }
-    })?;
+    let decision = decide(&img, &img_path, VerdictHost::Live, &RestoreFlags::default())?;
+    let verdict = decision.verdict();
+    print_verdict_messages(verdict, false);
+    let Some(approved) = decision.approved() else {
+        return Err(refusal_failure(
+            verdict,
+            "the demo's restore is refused".into(),
+        ));
+    };
+    let restored =
+        ckpt_core::restore(approved, &RestoreOptions::default()).map_err(engine_failure)?;
     let rpid = restored.pid();
     println!("3. restored from {} as pid {rpid}", img_path.display());
     let after = wait_for_lines(&out, at_dump.len() + 5);

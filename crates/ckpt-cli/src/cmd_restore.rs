@@ -7,33 +7,27 @@
 
 use crate::image_io::open_verified;
 use crate::output::show_progress;
-use crate::verdict_input::{decide_for_restore, print_verdict_messages, RefusalSummary};
+use crate::verdict_input::{
+    decide_for_restore, engine_failure, print_verdict_messages, refusal_failure,
+};
 use crate::{Failure, RestoreArgs};
 use ckpt_core::RestoreOptions;
 
 pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     let img = open_verified(&a.image)?;
-    let verdict = decide_for_restore(&img, a)?;
-    print_verdict_messages(&verdict, a.quiet);
-    if !verdict.allowed() {
-        return Err(Failure::refused(anyhow::anyhow!(
-            "cannot restore {}: {}",
-            crate::image_io::display_name(&a.image),
-            verdict.refusal_summary()
-        )));
-    }
-    let opts = RestoreOptions {
-        pid_ns: a.pid_ns,
-        progress: show_progress(a.quiet),
-        plan: verdict.plan.clone(),
+    let decision = decide_for_restore(&img, a)?;
+    let verdict = decision.verdict();
+    print_verdict_messages(verdict, a.quiet);
+    let Some(approved) = decision.approved() else {
+        return Err(refusal_failure(
+            verdict,
+            format!("cannot restore {}", crate::image_io::display_name(&a.image)),
+        ));
     };
-    let restored = ckpt_core::restore(&img, &opts).map_err(|e| {
-        if e.is_security_refusal() {
-            Failure::refused(e)
-        } else {
-            Failure::operational(e)
-        }
-    })?;
+    let opts = RestoreOptions {
+        progress: show_progress(a.quiet),
+    };
+    let restored = ckpt_core::restore(approved, &opts).map_err(engine_failure)?;
     let pid = restored.pid();
     for f in restored.files_opened_as_caller() {
         eprintln!("notice: --files-as-caller: opened {f} with your authority");

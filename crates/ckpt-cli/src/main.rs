@@ -115,6 +115,9 @@ pub struct RestoreArgs {
     /// Refuse unsigned images and images signed by keys not given with --trusted-key.
     #[arg(long)]
     pub require_signature: bool,
+    /// Accept an unsigned stream's credentials as if you had written it (needed when you hold privilege).
+    #[arg(long)]
+    pub trust_unsigned_stream: bool,
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,

@@ -17,19 +17,3 @@ pub fn default_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
-
-/// `prctl(PR_GET_SECUREBITS)`: the calling thread's securebits.
-///
-/// # Errors
-/// The errno of prctl(2) (none is expected on Linux >= 2.6.26).
-pub fn own_securebits() -> std::io::Result<u32> {
-    // SAFETY: PR_GET_SECUREBITS takes no pointer arguments and only returns
-    // a value; it cannot touch this process's memory.
-    #[allow(unsafe_code)]
-    let r = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r as u32)
-    }
-}

@@ -1,6 +1,7 @@
 //! ckpt-core: the engine. Freeze a process, collect its state and write it
 //! as an image (`dump_to_path`, `dump_to_writer`); plan, rebuild and resume
-//! it from a verified image (`restore`).
+//! it from a verified image (`plan_restore`, which computes the verdict of
+//! DESIGN 3 itself, then `restore` of what it approved).
 //!
 //! Layers, bottom up:
 //! - `sys`: the only unsafe code (raw ptrace requests, clone3, prlimit).
@@ -27,6 +28,7 @@ pub mod security_restore;
 mod sys;
 mod sys_security;
 pub mod task_security;
+pub mod verdict_gather;
 
 use std::fs::File;
 use std::io::Write;
@@ -38,6 +40,9 @@ pub use error::{DumpError, RestoreError, EXIT_OPERATIONAL, EXIT_SECURITY};
 use image_format::records::{ProcessRecord, SecurityHeaderRecord};
 use image_format::{ImageWriter, SectionKind, VerifiedImage};
 pub use restore::{ExitStatus, RestoredProcess};
+pub use verdict_gather::{
+    plan_restore, ApprovedRestore, ImageSource, RestoreDecision, VerdictHost,
+};
 
 /// How to dump.
 #[derive(Clone, Debug, Default)]
@@ -69,19 +74,12 @@ pub struct DumpReport {
     pub frozen_for: Duration,
 }
 
-/// How to restore.
+/// How to restore (what the verdict does not decide; `--pid-ns` and
+/// everything security-relevant is in the [`ApprovedRestore`]'s plan).
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
-    /// Restore into a new PID namespace with ckpt as its init (and a new
-    /// user namespace when the caller lacks CAP_SYS_ADMIN); see `pidns`.
-    pub pid_ns: bool,
     /// Show progress on stderr.
     pub progress: bool,
-    /// The restore verdict's plan (`RestoreVerdict::plan`): credentials,
-    /// labels and confinement per task, and whose authority reopens files.
-    /// `None` (callers that did not run the verdict): the task keeps the
-    /// caller's credentials and gets the image's confinement.
-    pub plan: Option<lsm_labels::verdict::RestorePlan>,
 }
 
 struct CountingWriter<W: Write> {
@@ -268,24 +266,27 @@ pub fn load_process(image: &VerifiedImage) -> Result<model::ProcessState, Restor
     persist::from_record(&record, pages_len).map_err(RestoreError::BadImage)
 }
 
-/// Restore the process of a verified image (the caller has already
-/// consulted the security verdict). Returns the running process; on
+/// Restore what the verdict approved ([`plan_restore`]): the image's
+/// process, with the plan's credentials, labels and confinement, in a new
+/// PID namespace when the plan says so. Returns the running process; on
 /// failure nothing that was created stays alive.
 pub fn restore(
-    image: &VerifiedImage,
+    approved: &ApprovedRestore<'_>,
     opts: &RestoreOptions,
 ) -> Result<RestoredProcess, RestoreError> {
+    let (image, plan) = (approved.image(), approved.plan());
     let state = load_process(image)?;
-    if opts.pid_ns {
-        return pidns::restore_in_new_pid_ns(image, opts, &state);
+    if plan.new_pid_namespace {
+        return pidns::restore_in_new_pid_ns(image, plan, opts, &state);
     }
-    restore_here(image, opts, &state)
+    restore_here(image, plan, opts, &state)
 }
 
 /// Restores `state` in this PID namespace (for `--pid-ns`, called by the
 /// new namespace's init).
 pub(crate) fn restore_here(
     image: &VerifiedImage,
+    plan: &lsm_labels::verdict::RestorePlan,
     opts: &RestoreOptions,
     state: &model::ProcessState,
 ) -> Result<RestoredProcess, RestoreError> {
@@ -305,11 +306,7 @@ pub(crate) fn restore_here(
             state.stored_bytes() >> 20
         );
     }
-    let security = security_restore::TaskSecurityPlan::new(
-        opts.plan.as_ref(),
-        state.pid,
-        Some(&state.security),
-    )?;
+    let security = security_restore::TaskSecurityPlan::new(plan, state.pid)?;
     restore::rebuild(
         state,
         &restore::PagesSource {

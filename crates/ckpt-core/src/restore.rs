@@ -254,7 +254,7 @@ fn claim_pid(pid: i32) -> Result<i32, RestoreError> {
 }
 
 /// Restore `state`, reading page contents from `pages`.
-pub fn rebuild(
+pub(crate) fn rebuild(
     state: &ProcessState,
     pages: &PagesSource<'_>,
     security: &TaskSecurityPlan,
@@ -750,7 +750,18 @@ impl Rebuilder<'_> {
 
         // 9. Process attributes.
         self.call("umask", libc::SYS_umask, &[st.umask as u64])?;
-        for &(res, soft, hard) in &st.rlimits {
+        // The verdict's limits (DESIGN 3.5: hard limits within what the
+        // restored identity could set); CAP_SYS_RESOURCE is raised only
+        // when the restored identity holds it.
+        let sec_plan = &self.sec.sec.plan;
+        use lsm_labels::creds_rules::cap;
+        let raise = if cap::has(sec_plan.creds.caps.permitted, cap::SYS_RESOURCE) {
+            1u64 << cap::SYS_RESOURCE
+        } else {
+            0
+        };
+        for l in &sec_plan.rlimits {
+            let (res, soft, hard) = (l.resource, l.soft, l.hard);
             let cur = crate::sys::get_rlimit(pid, res).unwrap_or((0, 0));
             if cur == (soft, hard) {
                 continue;
@@ -759,18 +770,16 @@ impl Rebuilder<'_> {
             b.extend_from_slice(&hard.to_le_bytes());
             let w = self.t.write_mem(scratch, &b);
             self.trace(w)?;
-            // Raising a hard limit needs CAP_SYS_RESOURCE in the task.
-            self.sec
-                .elevated(self.t, scratch + 4096 - 64, 1u64 << 24, |t| {
-                    let what = format!("prlimit64(resource {res})");
-                    inject(
-                        t,
-                        pid,
-                        &what,
-                        libc::SYS_prlimit64,
-                        &[0, res as u64, scratch, 0],
-                    )
-                })?;
+            self.sec.elevated(self.t, scratch + 4096 - 64, raise, |t| {
+                let what = format!("prlimit64(resource {res})");
+                inject(
+                    t,
+                    pid,
+                    &what,
+                    libc::SYS_prlimit64,
+                    &[0, res as u64, scratch, 0],
+                )
+            })?;
         }
         // The task starts with our dispositions: set those that are not
         // SIG_DFL here or in the image.

@@ -360,3 +360,15 @@ pub fn mount_private_proc() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `prctl(PR_GET_SECUREBITS)`: the calling thread's securebits.
+pub fn own_securebits() -> io::Result<u32> {
+    // SAFETY: PR_GET_SECUREBITS takes no pointer arguments and only returns
+    // a value; it cannot touch this process's memory.
+    let r = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u32)
+    }
+}
