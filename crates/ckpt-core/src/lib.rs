@@ -25,9 +25,11 @@ pub mod seccomp;
 pub mod security_apply;
 pub mod security_dump;
 pub mod security_restore;
+pub mod stdio_handover;
 mod sys;
 mod sys_security;
 pub mod task_security;
+pub mod terminal;
 pub mod verdict_gather;
 
 use std::fs::File;
@@ -40,6 +42,7 @@ pub use error::{DumpError, RestoreError, EXIT_OPERATIONAL, EXIT_SECURITY};
 use image_format::records::{ProcessRecord, SecurityHeaderRecord};
 use image_format::{ImageWriter, SectionKind, VerifiedImage};
 pub use restore::{ExitStatus, RestoredProcess};
+pub use stdio_handover::StdioRedirect;
 pub use verdict_gather::{
     plan_restore, ApprovedRestore, ImageSource, RestoreDecision, VerdictHost,
 };
@@ -80,6 +83,10 @@ pub struct DumpReport {
 pub struct RestoreOptions {
     /// Show progress on stderr.
     pub progress: bool,
+    /// Files for the task's stdin, stdout and stderr (DESIGN 3.7): without
+    /// one, the task gets the caller's own fd when its restored identity is
+    /// the caller's, else /dev/null (and a session of its own).
+    pub stdio: StdioRedirect,
 }
 
 struct CountingWriter<W: Write> {
@@ -201,10 +208,11 @@ pub fn dump_to_writer(
     Ok(report)
 }
 
-/// Dump `pid` into the file `path`: written under a temporary name in the
-/// same directory, synced, renamed into place, directory synced; only then
-/// is the target killed (or detached with `leave_running`). On failure the
-/// target runs on untouched and no file remains.
+/// Dump `pid` into the file `path`: written under a random temporary name
+/// in the same directory (mode 0600, `private_temp_in`), synced, renamed
+/// into place, directory synced; only then is the target killed (or
+/// detached with `leave_running`). On failure the target runs on untouched
+/// and no file remains.
 pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpReport, DumpError> {
     let werr = |p: &Path| {
         let p = p.to_path_buf();
@@ -222,18 +230,16 @@ pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpRep
         })?
         .to_string_lossy()
         .into_owned();
-    let tmp = dir.join(format!(".{name}.ckpt-tmp.{}", std::process::id()));
     let mut frozen = dump::FrozenTask::freeze(pid)?;
     let result = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(werr(&tmp))?;
-        let (file, report) = dump_frozen(&mut frozen, pid, file, opts)?;
-        file.sync_all().map_err(werr(&tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(werr(path))?;
+        let mut tmp = private_temp_in(&dir, &name).map_err(werr(path))?;
+        let tmp_path = tmp.path().to_path_buf();
+        let (_, report) = dump_frozen(&mut frozen, pid, tmp.as_file_mut(), opts)?;
+        tmp.as_file().sync_all().map_err(werr(&tmp_path))?;
+        tmp.persist(path).map_err(|e| DumpError::WriteImage {
+            path: path.to_path_buf(),
+            source: e.error,
+        })?;
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(werr(&dir))?;
@@ -245,11 +251,24 @@ pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpRep
             Ok(report)
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
+            // The temporary file was removed when it was dropped.
             drop(frozen); // puts registers back and detaches: the target runs on
             Err(e)
         }
     }
+}
+
+/// A new file for `name`'s content in `dir`, under a random name no one
+/// can predict or plant (DESIGN 3.8): created with O_CREAT|O_EXCL (which
+/// never follows a symlink; another name is tried when one exists) and
+/// mode 0600, removed again when dropped unless persisted.
+pub fn private_temp_in(dir: &Path, name: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".ckpt-tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
 }
 
 /// The process stored in a verified image, in live form.
@@ -276,10 +295,28 @@ pub fn restore(
 ) -> Result<RestoredProcess, RestoreError> {
     let (image, plan) = (approved.image(), approved.plan());
     let state = load_process(image)?;
-    if plan.new_pid_namespace {
-        return pidns::restore_in_new_pid_ns(image, plan, opts, &state);
-    }
-    restore_here(image, plan, opts, &state)
+    let stdio = stdio_for(plan, opts, &state)?;
+    let mut restored = if plan.new_pid_namespace {
+        pidns::restore_in_new_pid_ns(image, plan, opts, &state, &stdio)
+    } else {
+        restore_here(image, plan, opts, &state, &stdio)
+    }?;
+    restored.caller_stdio = stdio.identity_is_callers();
+    Ok(restored)
+}
+
+/// The stdio decision (DESIGN 3.7), taken here, in the caller's own
+/// namespaces and with its credentials, before any namespace is entered:
+/// the plan's credentials for the task against the caller's, and the
+/// given files opened with the caller's authority.
+fn stdio_for(
+    plan: &lsm_labels::verdict::RestorePlan,
+    opts: &RestoreOptions,
+    state: &model::ProcessState,
+) -> Result<stdio_handover::StdioHandover, RestoreError> {
+    let security = security_restore::TaskSecurityPlan::new(plan, state.pid)?;
+    let same = stdio_handover::identity_is_callers(&security.plan.creds, &security.start);
+    stdio_handover::StdioHandover::new(&opts.stdio, same)
 }
 
 /// Restores `state` in this PID namespace (for `--pid-ns`, called by the
@@ -289,6 +326,7 @@ pub(crate) fn restore_here(
     plan: &lsm_labels::verdict::RestorePlan,
     opts: &RestoreOptions,
     state: &model::ProcessState,
+    stdio: &stdio_handover::StdioHandover,
 ) -> Result<RestoredProcess, RestoreError> {
     let base = match image.sections_of(SectionKind::PAGES).next() {
         Some(s) => s.offset,
@@ -314,5 +352,6 @@ pub(crate) fn restore_here(
             base,
         },
         &security,
+        stdio,
     )
 }

@@ -14,6 +14,7 @@
 
 use crate::error::RestoreError;
 use crate::model::ProcessState;
+use crate::stdio_handover::StdioHandover;
 use crate::{sys, RestoreOptions, RestoredProcess};
 use image_format::VerifiedImage;
 use lsm_labels::verdict::RestorePlan;
@@ -64,6 +65,7 @@ pub fn restore_in_new_pid_ns(
     plan: &RestorePlan,
     opts: &RestoreOptions,
     state: &ProcessState,
+    stdio: &StdioHandover,
 ) -> Result<RestoredProcess, RestoreError> {
     let pid = state.pid;
     // The verdict decided whether a user namespace is needed (and resolved
@@ -87,7 +89,7 @@ pub fn restore_in_new_pid_ns(
     if init == 0 {
         drop(report_r);
         drop(go_w);
-        let code = init_main(image, plan, opts, state, report_w, go_r);
+        let code = init_main(image, plan, opts, state, stdio, report_w, go_r);
         std::process::exit(code);
     }
     drop(report_w);
@@ -170,6 +172,7 @@ fn init_main(
     plan: &RestorePlan,
     opts: &RestoreOptions,
     state: &ProcessState,
+    stdio: &StdioHandover,
     report_w: OwnedFd,
     go_r: OwnedFd,
 ) -> i32 {
@@ -180,7 +183,7 @@ fn init_main(
     }
     let result = sys::mount_private_proc()
         .map_err(ns_err(state.pid, "give the namespace its own /proc"))
-        .and_then(|()| crate::restore_here(image, plan, opts, state));
+        .and_then(|()| crate::restore_here(image, plan, opts, state, stdio));
     let _ = report.write_all(encode_outcome(&result).as_bytes());
     drop(report);
     // The restored process has taken whatever stdio it inherits; the init

@@ -7,4 +7,5 @@ mod engine;
 mod lsm;
 mod lsm_confinement;
 mod security;
+mod stdio;
 mod verdict;

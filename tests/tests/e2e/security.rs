@@ -24,7 +24,7 @@ fn s(p: &Path) -> &str {
 
 /// A temporary directory every user may enter and write (fixtures running
 /// as nobody create their output there).
-fn open_dir() -> tempfile::TempDir {
+pub(crate) fn open_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     dir
@@ -469,7 +469,7 @@ fn root_file_opened_before_dropping_privileges_needs_files_as_caller() {
 }
 
 /// The uid and gid of `TEST_USER`, created when missing.
-fn test_user() -> (u32, u32) {
+pub(crate) fn test_user() -> (u32, u32) {
     let id = |flag: &str| {
         Command::new("id")
             .args([flag, TEST_USER])
