@@ -1,14 +1,16 @@
 # ckpt: top-level entry points. Both targets install what is missing on a
 # Debian 12 machine (as root) and are idempotent.
 #   make demo   build ckpt and run `ckpt demo`
-#   make test   the whole test suite (fmt, clippy, unit, end-to-end)
+#   make test   the whole test suite (fmt, clippy, unit, end-to-end, VM)
+#   make vm-test  the VM scenarios only: Debian's kernel under qemu, one boot
+#               per LSM stack (docs/vm-tests.md; VM_STACKS="apparmor selinux")
 #   make bench  speed figures against DESIGN 7
 #   make fuzz   fuzz the image reader (FUZZ_SECONDS=600)
 #   make install PREFIX=/usr/local   the binary, man pages and completions
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps demo test bench fuzz install
+.PHONY: deps demo test vm-test bench fuzz install
 
 deps:
 	@./scripts/install-deps.sh
@@ -23,7 +25,13 @@ test: deps
 	$(CARGO) build --release -p ckpt-cli
 	@set -o pipefail; mkdir -p target; \
 	CKPT_BIN=$(CURDIR)/target/release/ckpt $(CARGO) test --workspace --release 2>&1 | tee target/test-output.log; \
-	rc=$$?; ./scripts/test-totals.sh target/test-output.log; exit $$rc
+	rc=$$?; ./tests/vm/run.sh $(VM_STACKS) 2>&1 | tee target/vm-output.log; \
+	vrc=$$?; ./scripts/test-totals.sh target/test-output.log target/vm-output.log; \
+	[ $$rc -eq 0 ] && [ $$vrc -eq 0 ]
+
+VM_STACKS ?=
+vm-test: deps
+	./tests/vm/run.sh $(VM_STACKS)
 
 bench: deps
 	./scripts/bench.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sums the "test result:" lines of a cargo test log into one line:
-#   totals: N passed, N failed, N ignored (M test binaries)
-# Usage: scripts/test-totals.sh LOG
+# Sums the "test result:" lines of cargo test logs, and the per-stack
+# summary lines of the VM suite (tests/vm/run.sh), into one line:
+#   totals: N passed, N failed, N ignored (M test binaries, K VM boots)
+# Usage: scripts/test-totals.sh LOG...
 set -euo pipefail
 awk '
 /^test result: / {
@@ -13,5 +14,8 @@ awk '
     }
     n++
 }
-END { printf "totals: %d passed, %d failed, %d ignored (%d test binaries)\n", p, f, g, n }
-' "$1"
+/^vm-test: +stack [a-z0-9_-]+: .*: [0-9]+ passed, [0-9]+ failed$/ {
+    p += $(NF - 3); f += $(NF - 1); v++
+}
+END { printf "totals: %d passed, %d failed, %d ignored (%d test binaries, %d VM boots)\n", p, f, g, n, v }
+' "$@"

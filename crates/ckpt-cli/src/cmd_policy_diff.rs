@@ -45,7 +45,12 @@ pub fn run(a: &PolicyDiffArgs) -> Result<u8, Failure> {
             "schema_version": crate::cmd_inspect::JSON_SCHEMA_VERSION,
             "image": display_name(&a.image),
             "host": host_name,
-            "flags": { "keep_lsm": flags.keep_lsm, "require_same_policy": flags.require_same_policy },
+            "flags": {
+                "keep_lsm": flags.keep_lsm,
+                "require_same_policy": flags.require_same_policy,
+                "lsm_as_caller": flags.lsm_as_caller,
+                "lsm_labels": flags.lsm_labels,
+            },
             "diff": diff,
             "principal": verdict.principal,
             "verdict": verdict.to_json(),
@@ -81,10 +86,16 @@ pub fn run(a: &PolicyDiffArgs) -> Result<u8, Failure> {
     }
     let mut flag_words = Vec::new();
     if flags.keep_lsm {
-        flag_words.push("--keep-lsm");
+        flag_words.push("--keep-lsm".to_owned());
     }
     if flags.require_same_policy {
-        flag_words.push("--require-same-policy");
+        flag_words.push("--require-same-policy".to_owned());
+    }
+    if flags.lsm_as_caller {
+        flag_words.push("--lsm-as-caller".to_owned());
+    }
+    for l in &flags.lsm_labels {
+        flag_words.push(format!("--lsm-label {l}"));
     }
     println!(
         "restore{}{} would be:",

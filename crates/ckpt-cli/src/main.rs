@@ -112,6 +112,12 @@ pub struct VerdictFlags {
     /// Refuse when any LSM's policy fingerprint differs or is unknown.
     #[arg(long)]
     pub require_same_policy: bool,
+    /// Run with your own LSM labels even where the image's label confined the task (each one given up is listed).
+    #[arg(long)]
+    pub lsm_as_caller: bool,
+    /// Give the tasks this label instead of the image's (checked under the current policy, applied by the task); repeatable.
+    #[arg(long = "lsm-label", value_name = "LSM:LABEL")]
+    pub lsm_labels: Vec<lsm_labels::verdict::ChosenLabel>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -5,6 +5,7 @@
 mod cli;
 mod engine;
 mod lsm;
+mod lsm_confinement;
 mod refusals;
 mod security;
 mod stdio;
