@@ -4,6 +4,7 @@
 
 use crate::failure::Failure;
 use image_format::{FormatError, FormatErrorKind, VerifiedImage};
+use std::io::IsTerminal;
 use std::path::Path;
 
 /// The exit class of a format error: a bad or refused signature is a
@@ -41,6 +42,11 @@ pub fn open_for_restore(path: &Path) -> Result<VerifiedImage, Failure> {
 
 fn open(path: &Path, defer_pages: bool) -> Result<VerifiedImage, Failure> {
     let result = if path.as_os_str() == "-" {
+        if std::io::stdin().is_terminal() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "refusing to read an image from a terminal; pipe one in (`ckpt dump PID -o - | ckpt restore -`) or give the image's path"
+            )));
+        }
         VerifiedImage::from_stream(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(path).map_err(|e| {

@@ -6,6 +6,7 @@ mod cli;
 mod engine;
 mod integrity;
 mod lsm;
+mod lsm_confinement;
 mod refusals;
 mod security;
 mod stdio;
