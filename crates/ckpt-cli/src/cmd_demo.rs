@@ -114,6 +114,7 @@ fn run_in(dir: &Path) -> Result<u8, Failure> {
         progress: false,
         security: security_header()?,
         sign_key: None,
+        overwrite: false,
     };
     let report = match ckpt_core::dump_to_path(pid, &img_path, &opts) {
         Ok(r) => r,

@@ -94,6 +94,7 @@ pub fn run(a: &DumpArgs) -> Result<u8, Failure> {
         progress: show_progress(a.quiet),
         security: security_header()?,
         sign_key,
+        overwrite: a.force,
     };
     let report = if to_stdout {
         ckpt_core::dump_to_writer(a.pid, std::io::stdout().lock(), &opts)

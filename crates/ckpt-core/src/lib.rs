@@ -66,6 +66,9 @@ pub struct DumpOptions {
     pub security: SecurityHeaderRecord,
     /// Sign the image with this key.
     pub sign_key: Option<SigningKey>,
+    /// Replace an existing file at the image path (`--force`). Without it
+    /// the rename refuses to replace one, even one created during the dump.
+    pub overwrite: bool,
 }
 
 /// What a dump did.
@@ -276,7 +279,12 @@ pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpRep
         }
         let sync_started = Instant::now();
         tmp.as_file().sync_all().map_err(werr(&tmp_path))?;
-        tmp.persist(path).map_err(|e| DumpError::WriteImage {
+        let placed = if opts.overwrite {
+            tmp.persist(path)
+        } else {
+            tmp.persist_noclobber(path)
+        };
+        placed.map_err(|e| DumpError::WriteImage {
             path: path.to_path_buf(),
             source: e.error,
         })?;

@@ -618,3 +618,39 @@ fn root_shared_file_offset_survives() {
         );
     }
 }
+
+/// A file that appears at the image path during the dump (after `ckpt dump`
+/// checked that the path was free) is not replaced: the final rename never
+/// clobbers without `overwrite` (`--force`), and the target runs on.
+#[test]
+fn root_dump_never_replaces_a_file_at_the_image_path_without_overwrite() {
+    if !require_root() {
+        return;
+    }
+    let d = tmpdir();
+    let out = d.path().join("count");
+    let (child, _k) = start_counter(&out);
+    let pid = child.id() as i32;
+    let img = d.path().join("img");
+    std::fs::write(&img, b"someone else's file").unwrap();
+    let err = ckpt_core::dump_to_path(pid, &img, &DumpOptions::default()).unwrap_err();
+    assert_eq!(err.exit_code(), 1, "{err}");
+    assert_eq!(std::fs::read(&img).unwrap(), b"someone else's file");
+    assert_eq!(
+        std::fs::read_dir(d.path()).unwrap().count(),
+        2,
+        "no temporary file left"
+    );
+    assert!(!traced_or_stopped(pid), "target runs on untraced");
+    let n = lines(&out).len();
+    wait_for("counter to go on", Duration::from_secs(5), || {
+        lines(&out).len() > n
+    });
+    let opts = DumpOptions {
+        overwrite: true,
+        ..DumpOptions::default()
+    };
+    ckpt_core::dump_to_path(pid, &img, &opts).expect("dump with overwrite");
+    VerifiedImage::open(File::open(&img).unwrap()).expect("the replaced image verifies");
+    reap(child);
+}
