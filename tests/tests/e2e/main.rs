@@ -4,6 +4,7 @@
 
 mod cli;
 mod engine;
+mod landlock_ns;
 mod lsm;
 mod security;
 mod verdict;
