@@ -201,6 +201,22 @@ pub enum FormatError {
         #[source]
         source: prost::DecodeError,
     },
+    /// A record's bytes break a count or length limit of its schema
+    /// (checked before decoding, docs/image-format.md "Limits").
+    #[error("record section {kind} at offset {offset} is refused before decoding: {source}; no ckpt writes such a record, so the image was made by a broken or hostile writer")]
+    RecordLimit {
+        kind: SectionKind,
+        offset: u64,
+        #[source]
+        source: crate::limits::WireLimitError,
+    },
+    /// More sections of one kind than an image may hold.
+    #[error("the section table lists {count} sections of kind {kind}, more than the {max} an image holds: the image is damaged or hostile")]
+    TooManySectionsOfKind {
+        kind: SectionKind,
+        count: usize,
+        max: usize,
+    },
     /// A page read reaches outside its section, or names a section not in this image.
     #[error("page read of {len} bytes at offset {offset_in_section} of section {kind} (length {section_len}) is outside the section or the section is not in this image")]
     PageReadOutOfBounds {
@@ -222,6 +238,16 @@ pub enum FormatError {
         len: u64,
         max: u64,
     },
+    /// The writer was asked to write a record that breaks a limit of its schema.
+    #[error("cannot write record section {kind}: {source}; a reader would refuse it (docs/image-format.md, \"Limits\")")]
+    RecordLimitToWrite {
+        kind: SectionKind,
+        #[source]
+        source: crate::limits::WireLimitError,
+    },
+    /// The writer was asked for a second section of a kind an image holds once.
+    #[error("cannot write section {kind}: an image holds at most {max} of them")]
+    TooManySectionsOfKindToWrite { kind: SectionKind, max: usize },
     /// The writer was asked to write more sections than allowed.
     #[error("cannot write section {kind}: the image already has the maximum of {max} sections; put more data in each section")]
     TooManySectionsToWrite { kind: SectionKind, max: u64 },
@@ -247,6 +273,8 @@ impl FormatError {
             | UntrustedSigner { .. } => FormatErrorKind::Signature,
             RecordTooLargeToWrite { .. }
             | TooManySectionsToWrite { .. }
+            | RecordLimitToWrite { .. }
+            | TooManySectionsOfKindToWrite { .. }
             | SectionKindMisuse { .. }
             | PageReadOutOfBounds { .. }
             | ForeignSection { .. } => FormatErrorKind::Unsupported,
@@ -270,7 +298,9 @@ impl FormatError {
             | NonZeroPadding { .. }
             | SectionDigestMismatch { .. }
             | RecordTooLarge { .. }
-            | RecordDecode { .. } => FormatErrorKind::Corrupt,
+            | RecordDecode { .. }
+            | RecordLimit { .. }
+            | TooManySectionsOfKind { .. } => FormatErrorKind::Corrupt,
         }
     }
 

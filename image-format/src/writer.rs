@@ -9,6 +9,7 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::error::FormatError;
+use crate::limits;
 use crate::layout::{
     align_up, encode_fixed_header, encode_footer, signed_message, table_digest, SectionEntry,
     SectionKind, FIXED_HEADER_LEN, MAX_RECORD_LEN, MAX_SECTIONS, PAGE_ALIGN, SECTION_ENTRY_LEN,
@@ -101,18 +102,25 @@ impl<W: Write> ImageWriter<W> {
         self.close_pages();
         self.check_section_room(kind)?;
         let len = msg.encoded_len() as u64;
-        if len > MAX_RECORD_LEN {
-            return Err(FormatError::RecordTooLargeToWrite {
-                kind,
-                len,
-                max: MAX_RECORD_LEN,
-            });
+        let max = limits::record_len_limit(kind, self.pages_len()).unwrap_or(MAX_RECORD_LEN);
+        if len > max {
+            return Err(FormatError::RecordTooLargeToWrite { kind, len, max });
         }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         // Encoding into a Vec with enough room cannot fail.
         let encoded = msg.encode(&mut buf);
         debug_assert!(encoded.is_ok());
+        // Never write what a reader refuses (limits.rs).
+        if let Some(schema) = limits::schema_of(kind) {
+            let ctx = limits::WireContext {
+                pages_len: self.pages_len(),
+            };
+            if let Err(source) = limits::check_wire(&buf, schema, &ctx) {
+                self.scratch = buf;
+                return Err(FormatError::RecordLimitToWrite { kind, source });
+            }
+        }
         let offset = self.position;
         let digest: [u8; 32] = Sha256::digest(&buf).into();
         let result = self.write_raw(&buf);
@@ -191,7 +199,23 @@ impl<W: Write> ImageWriter<W> {
                 max: MAX_SECTIONS,
             });
         }
+        if let Some(max) = limits::max_sections_of(kind) {
+            let open = self.open_pages.as_ref().filter(|o| o.kind == kind);
+            let count = self.sections.iter().filter(|s| s.kind == kind).count() + open.iter().count();
+            if count >= max {
+                return Err(FormatError::TooManySectionsOfKindToWrite { kind, max });
+            }
+        }
         Ok(())
+    }
+
+    /// Bytes in the PAGES sections written so far.
+    fn pages_len(&self) -> u64 {
+        self.sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::PAGES)
+            .map(|s| s.len)
+            .sum()
     }
 
     fn close_pages(&mut self) -> Option<SectionEntry> {
