@@ -75,6 +75,6 @@ pub use layout::{
 };
 pub use limits::BoundedRecord;
 pub use reader::{SignatureInfo, VerifiedImage};
-pub use signature_policy::SignaturePolicy;
 pub use records::SecurityHeaderRecord;
+pub use signature_policy::SignaturePolicy;
 pub use writer::{ImageWriter, PagesWriter};

@@ -76,9 +76,9 @@ const MAX_SCHEMA_FIELDS: usize = 40;
 
 /// The largest record of `kind` a reader accepts, given the total length
 /// of the image's PAGES sections (`pages_len`, from the section table).
-/// Sections of kinds this reader does not decode are only hashed (in
-/// bounded chunks) and are limited only by [`MAX_RECORD_LEN`] when read
-/// as a record.
+/// `None`: no limit from the table (pages, and kinds this reader does
+/// not know, which are only hashed in bounded chunks; read as a record,
+/// any section is limited by [`MAX_RECORD_LEN`]).
 pub fn record_len_limit(kind: SectionKind, pages_len: u64) -> Option<u64> {
     match kind {
         SectionKind::SECURITY_HEADER => Some(MAX_SECURITY_HEADER_LEN),
@@ -88,8 +88,12 @@ pub fn record_len_limit(kind: SectionKind, pages_len: u64) -> Option<u64> {
                 .saturating_add(PROCESS_BASE_LEN)
                 .min(MAX_RECORD_LEN),
         ),
+        // Pages are only hashed; their length must match the page runs
+        // (checked by the record validation of ckpt-core).
         SectionKind::PAGES => None,
-        _ => Some(MAX_RECORD_LEN),
+        // Unknown kinds are skipped (only hashed) at open; read as a
+        // record, they are bounded by MAX_RECORD_LEN.
+        _ => None,
     }
 }
 
@@ -459,12 +463,7 @@ static FINGERPRINT: Schema = Schema {
     fields: &[
         bytes(1, "digest", 32),
         bytes(2, "version", MAX_TEXT_LEN),
-        repeated::<ComponentRecord>(
-            3,
-            "components",
-            Count::Fixed(MAX_COMPONENTS),
-            &COMPONENT,
-        ),
+        repeated::<ComponentRecord>(3, "components", Count::Fixed(MAX_COMPONENTS), &COMPONENT),
         bytes(4, "note", MAX_TEXT_LEN),
     ],
 };
@@ -533,12 +532,7 @@ pub static PROCESS: Schema = Schema {
         message(7, "regs", &REGS),
         bytes(8, "xsave", MAX_XSAVE_LEN),
         scalar(9, "sigmask"),
-        repeated::<SigactionRecord>(
-            10,
-            "sigactions",
-            Count::Fixed(MAX_SIGACTIONS),
-            &SIGACTION,
-        ),
+        repeated::<SigactionRecord>(10, "sigactions", Count::Fixed(MAX_SIGACTIONS), &SIGACTION),
         repeated::<VmaRecord>(11, "vmas", Count::Fixed(MAX_VMAS), &VMA),
         repeated::<PageRunRecord>(12, "page_runs", Count::PerPage, &PAGE_RUN),
         message(13, "mm", &MM),

@@ -9,13 +9,13 @@ use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::error::FormatError;
-use crate::limits;
 use crate::layout::{
     align_up, encode_fixed_header, encode_footer, signed_message, table_digest, SectionEntry,
     SectionKind, FIXED_HEADER_LEN, MAX_RECORD_LEN, MAX_SECTIONS, PAGE_ALIGN, SECTION_ENTRY_LEN,
     SECTION_FLAG_PAGE_ALIGNED, SIGNATURE_SCHEME_ED25519, SIGNATURE_SCHEME_NONE, TRAILER_MAGIC,
     TRAILER_PREFIX_LEN,
 };
+use crate::limits;
 use crate::records::SecurityHeaderRecord;
 
 /// Capacity of the writer's internal buffer. Writes at least this large go
@@ -201,7 +201,8 @@ impl<W: Write> ImageWriter<W> {
         }
         if let Some(max) = limits::max_sections_of(kind) {
             let open = self.open_pages.as_ref().filter(|o| o.kind == kind);
-            let count = self.sections.iter().filter(|s| s.kind == kind).count() + open.iter().count();
+            let count =
+                self.sections.iter().filter(|s| s.kind == kind).count() + open.iter().count();
             if count >= max {
                 return Err(FormatError::TooManySectionsOfKindToWrite { kind, max });
             }

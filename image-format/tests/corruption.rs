@@ -479,7 +479,8 @@ fn security_header_that_does_not_decode_is_refused() {
     raw.entries[1].offset -= delta;
     raw.rehash();
     let err = expect_err(&raw.assemble(None));
-    assert!(matches!(err, FormatError::RecordDecode { .. }), "{err}");
+    // Refused by the wire pre-pass before prost sees it.
+    assert!(matches!(err, FormatError::RecordLimit { .. }), "{err}");
     assert_eq!(err.kind(), FormatErrorKind::Corrupt);
 }
 
@@ -568,7 +569,11 @@ fn damage_in_a_large_image_is_found_by_the_pipelined_verifier() {
     p.write_all(&vec![0x11u8; (5 << 20) + 123]).unwrap();
     p.finish().unwrap();
     w.write_record(GOLDEN_TASK_KIND, &golden_task()).unwrap();
-    let mut p = w.begin_pages(image_format::SectionKind::PAGES).unwrap();
+    // An image holds one PAGES section; a second page-aligned section of a
+    // private kind.
+    let mut p = w
+        .begin_pages(image_format::SectionKind(0x8000_0005))
+        .unwrap();
     p.write_all(&vec![0x22u8; 6 << 20]).unwrap();
     p.finish().unwrap();
     let img = w.finish(None).unwrap();

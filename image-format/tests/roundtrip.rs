@@ -65,7 +65,12 @@ fn page_sections_start_4096_aligned_and_report_offsets_while_writing() {
     w.write_record(GOLDEN_TASK_KIND, &golden_task()).unwrap();
     let mut entries = Vec::new();
     for (i, size) in [1usize, 4096, 5000, 0, 3 << 20].into_iter().enumerate() {
-        let mut p = w.begin_pages(SectionKind::PAGES).unwrap();
+        // One PAGES section per image; the others of private page kinds.
+        let kind = match i {
+            0 => SectionKind::PAGES,
+            _ => SectionKind(0x8000_0100 + i as u32),
+        };
+        let mut p = w.begin_pages(kind).unwrap();
         assert_eq!(p.section_offset() % 4096, 0);
         assert_eq!(p.position(), 0);
         let data = vec![i as u8 + 1; size];
@@ -190,6 +195,12 @@ fn unknown_section_kinds_and_unknown_protobuf_fields_are_skipped() {
     struct OlderTask {
         #[prost(int32, tag = "1")]
         tid: i32,
+    }
+    impl image_format::BoundedRecord for OlderTask {
+        const SCHEMA: &'static image_format::limits::Schema = &image_format::limits::Schema {
+            name: "OlderTask",
+            fields: &[],
+        };
     }
     let mut w = ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
     w.write_record(SectionKind(0x8000_0077), &golden_task())
