@@ -5,14 +5,17 @@
 //! and only then ask the engine to create anything. Foreground restore
 //! waits and exits with the process's status (128+N for signal N).
 
-use crate::image_io::open_verified;
+use crate::image_io::open_with_policy;
 use crate::output::show_progress;
 use crate::verdict_input::{decide_for_restore, print_verdict_messages, RefusalSummary};
 use crate::{Failure, RestoreArgs};
 use ckpt_core::RestoreOptions;
+use image_format::SignaturePolicy;
 
 pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
-    let img = open_verified(&a.image)?;
+    // --require-signature / --trusted-key refuse before anything is decoded.
+    let policy = SignaturePolicy::for_restore(read_trusted_verifying_keys(a)?, a.require_signature);
+    let img = open_with_policy(&a.image, &policy)?;
     let verdict = decide_for_restore(&img, a)?;
     print_verdict_messages(&verdict, a.quiet);
     if !verdict.allowed() {
@@ -64,6 +67,22 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
         )
     })?;
     Ok(u8::try_from(status.as_exit_code()).unwrap_or(255))
+}
+
+/// The `--trusted-key` files as keys for the reader's signature policy.
+fn read_trusted_verifying_keys(
+    a: &RestoreArgs,
+) -> Result<Vec<ed25519_dalek::VerifyingKey>, Failure> {
+    a.trusted_keys
+        .iter()
+        .map(|p| {
+            image_format::keys::read_public_key(p).map_err(|e| {
+                Failure::usage(
+                    anyhow::Error::new(e).context(format!("--trusted-key {}", p.display())),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Writes the PID atomically (temporary name + rename) so a reader never

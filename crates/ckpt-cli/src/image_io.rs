@@ -3,7 +3,7 @@
 //! anything in it is used; format errors become exit codes per DESIGN 2/3.1.
 
 use crate::failure::Failure;
-use image_format::{FormatError, FormatErrorKind, VerifiedImage};
+use image_format::{FormatError, FormatErrorKind, SignaturePolicy, VerifiedImage};
 use std::path::Path;
 
 /// The exit class of a format error: a bad or refused signature is a
@@ -26,10 +26,17 @@ pub fn display_name(path: &Path) -> String {
     }
 }
 
-/// Opens and fully verifies the image at `path` (`-` = standard input).
+/// Opens and fully verifies the image at `path` (`-` = standard input),
+/// accepting any valid signature or none (inspect, policy-diff).
 pub fn open_verified(path: &Path) -> Result<VerifiedImage, Failure> {
+    open_with_policy(path, &SignaturePolicy::any())
+}
+
+/// Opens the image at `path` and refuses it under `policy` before any
+/// section is hashed or any record decoded (DESIGN 3.1).
+pub fn open_with_policy(path: &Path, policy: &SignaturePolicy) -> Result<VerifiedImage, Failure> {
     let result = if path.as_os_str() == "-" {
-        VerifiedImage::from_stream(std::io::stdin().lock())
+        VerifiedImage::from_stream_with_policy(std::io::stdin().lock(), policy)
     } else {
         let file = std::fs::File::open(path).map_err(|e| {
             Failure::operational(anyhow::Error::new(e).context(format!(
@@ -37,7 +44,7 @@ pub fn open_verified(path: &Path) -> Result<VerifiedImage, Failure> {
                 path.display()
             )))
         })?;
-        VerifiedImage::open(file)
+        VerifiedImage::open_with_policy(file, policy)
     };
     result.map_err(|e| format_failure(path, e))
 }

@@ -27,6 +27,7 @@ pub mod security_restore;
 mod sys;
 mod sys_security;
 pub mod task_security;
+pub mod validate;
 
 use std::fs::File;
 use std::io::Write;
@@ -260,11 +261,7 @@ pub fn load_process(image: &VerifiedImage) -> Result<model::ProcessState, Restor
         .first_record(SectionKind::PROCESS)
         .map_err(|e| RestoreError::Image(e.to_string()))?
         .ok_or_else(|| RestoreError::BadImage("it holds no process section".into()))?;
-    let pages_len = image
-        .sections_of(SectionKind::PAGES)
-        .next()
-        .map(|s| s.len)
-        .unwrap_or(0);
+    let pages_len = image.pages_len();
     persist::from_record(&record, pages_len).map_err(RestoreError::BadImage)
 }
 
