@@ -265,12 +265,14 @@ impl FormatError {
         use FormatError::*;
         match self {
             Write { .. } | Read { .. } | Metadata { .. } | Spool { .. } => FormatErrorKind::Io,
-            UnsupportedVersion { .. } | UnsupportedFlags { .. } => FormatErrorKind::Version,
-            UnknownSignatureScheme { .. }
-            | BadSignerKey
-            | BadSignature { .. }
-            | Unsigned
-            | UntrustedSigner { .. } => FormatErrorKind::Signature,
+            // An unknown scheme is a feature this reader lacks (or damage),
+            // not a signature that failed: exit 1 like a corrupt trailer.
+            UnsupportedVersion { .. } | UnsupportedFlags { .. } | UnknownSignatureScheme { .. } => {
+                FormatErrorKind::Version
+            }
+            BadSignerKey | BadSignature { .. } | Unsigned | UntrustedSigner { .. } => {
+                FormatErrorKind::Signature
+            }
             RecordTooLargeToWrite { .. }
             | TooManySectionsToWrite { .. }
             | RecordLimitToWrite { .. }
