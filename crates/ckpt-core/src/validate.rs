@@ -100,14 +100,17 @@ pub fn process_record(r: &ProcessRecord, pages_len: u64) -> Result<(), InvalidRe
     }
     no_nul("comm", &r.comm)?;
     let regs = r.regs.as_ref().ok_or_else(|| bad("regs", "missing"))?;
-    user_addr("regs.rip", regs.rip)?;
+    // A task may be stopped inside the (emulated) vsyscall page.
+    if !(VSYSCALL.0..VSYSCALL.1).contains(&regs.rip) {
+        user_addr("regs.rip", regs.rip)?;
+    }
     user_addr("regs.rsp", regs.rsp)?;
     for (name, f) in [("exe", &r.exe), ("cwd", &r.cwd)] {
         if let Some(f) = f {
             absolute_path(&format!("{name}.path"), &f.path)?;
         }
     }
-    if r.auxv.len() % 2 != 0 {
+    if !r.auxv.len().is_multiple_of(2) {
         return Err(bad("auxv", "odd number of words (it holds pairs)"));
     }
     sigactions(&r.sigactions)?;
