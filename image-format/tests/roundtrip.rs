@@ -86,7 +86,12 @@ fn page_sections_start_4096_aligned_and_report_offsets_while_writing() {
     }
     let bytes = w.finish(None).unwrap();
     let img = VerifiedImage::from_bytes(&bytes).unwrap();
-    let pages: Vec<_> = img.sections_of(SectionKind::PAGES).copied().collect();
+    let pages: Vec<_> = img
+        .sections()
+        .iter()
+        .filter(|s| s.is_page_aligned())
+        .copied()
+        .collect();
     assert_eq!(pages, entries);
     for (i, e) in pages.iter().enumerate() {
         let mut buf = vec![0u8; e.len as usize];
@@ -332,13 +337,32 @@ fn writer_refuses_a_record_over_the_limit() {
 }
 
 #[test]
+fn writer_refuses_a_second_process_or_pages_section() {
+    let mut w = ImageWriter::new(std::io::sink(), &SecurityHeaderRecord::default()).unwrap();
+    let empty = image_format::records::ProcessRecord::default();
+    w.write_record(SectionKind::PROCESS, &empty).unwrap();
+    let err = w.write_record(SectionKind::PROCESS, &empty).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FormatError::TooManySectionsOfKindToWrite { max: 1, .. }
+        ),
+        "{err}"
+    );
+    w.begin_pages(SectionKind::PAGES).unwrap().finish().unwrap();
+    assert!(w.begin_pages(SectionKind::PAGES).is_err());
+}
+
+#[test]
 fn writer_refuses_more_than_max_sections() {
     let mut w = ImageWriter::new(std::io::sink(), &SecurityHeaderRecord::default()).unwrap();
     let empty = SecurityHeaderRecord::default();
+    // A private kind: an image holds one PROCESS section.
+    let kind = SectionKind(0x8000_0002);
     for _ in 1..image_format::MAX_SECTIONS {
-        w.write_record(SectionKind::PROCESS, &empty).unwrap();
+        w.write_record(kind, &empty).unwrap();
     }
-    let err = w.write_record(SectionKind::PROCESS, &empty).unwrap_err();
+    let err = w.write_record(kind, &empty).unwrap_err();
     assert!(
         matches!(err, FormatError::TooManySectionsToWrite { .. }),
         "{err}"
@@ -350,7 +374,7 @@ fn image_with_the_maximum_number_of_sections_verifies() {
     let empty = SecurityHeaderRecord::default();
     let mut w = ImageWriter::new(Vec::new(), &empty).unwrap();
     for _ in 1..image_format::MAX_SECTIONS {
-        w.write_record(SectionKind::PROCESS, &empty).unwrap();
+        w.write_record(SectionKind(0x8000_0002), &empty).unwrap();
     }
     let img = VerifiedImage::from_bytes(&w.finish(None).unwrap()).unwrap();
     assert_eq!(img.sections().len() as u64, image_format::MAX_SECTIONS);
