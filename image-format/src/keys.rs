@@ -71,9 +71,15 @@ pub fn generate_signing_key() -> Result<SigningKey, KeyError> {
     Ok(key)
 }
 
-/// Hex of the first 16 bytes of SHA-256 of the public key.
+/// Hex of the first 16 bytes of SHA-256 of the public key: the one way
+/// ckpt names a key (keygen, inspect, restore's refusals and notices).
 pub fn fingerprint(key: &VerifyingKey) -> String {
-    let digest = Sha256::digest(key.as_bytes());
+    fingerprint_of(key.as_bytes())
+}
+
+/// [`fingerprint`] of the 32 public key bytes.
+pub fn fingerprint_of(public_key: &[u8; 32]) -> String {
+    let digest = Sha256::digest(public_key);
     hex::encode(&digest[..16])
 }
 
@@ -273,6 +279,7 @@ mod tests {
         let fp = fingerprint(&key);
         assert_eq!(fp.len(), 32);
         assert_eq!(fp, hex::encode(&Sha256::digest(key.as_bytes())[..16]));
+        assert_eq!(fingerprint_of(key.as_bytes()), fp);
     }
 
     #[test]

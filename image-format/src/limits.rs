@@ -55,6 +55,8 @@ pub const MAX_COMM_LEN: u32 = 64;
 pub const MAX_XSAVE_LEN: u32 = 64 << 10;
 /// Most bytes buffered in one recorded pipe (default `pipe-max-size`).
 pub const MAX_PIPE_DATA_LEN: u32 = 1 << 20;
+/// Longest terminal `c_cc` accepted (the kernel's NCCS is 19).
+pub const MAX_TERMINAL_CC_LEN: u32 = 64;
 /// Most LSMs in a stack.
 pub const MAX_LSMS: u32 = 64;
 /// Most components of one policy fingerprint.
@@ -545,6 +547,15 @@ pub static PROCESS: Schema = Schema {
         message(20, "sigaltstack", &SCALARS_ONLY),
         bytes(21, "vdso_sha256", 32),
         message(32, "security", &TASK_SECURITY),
+        message(40, "terminal", &TERMINAL),
+    ],
+};
+
+static TERMINAL: Schema = Schema {
+    name: "TerminalRecord",
+    fields: &[
+        bytes(7, "cc", MAX_TERMINAL_CC_LEN),
+        message(8, "winsize", &SCALARS_ONLY),
     ],
 };
 
@@ -746,6 +757,21 @@ mod tests {
             }),
             vdso_sha256: vec![0; 32],
             security: Some(full_task()),
+            terminal: Some(TerminalRecord {
+                fd: 0,
+                iflag: 1,
+                oflag: 1,
+                cflag: 1,
+                lflag: 1,
+                line: 1,
+                cc: vec![1; 19],
+                winsize: Some(WinsizeRecord {
+                    rows: 1,
+                    cols: 1,
+                    xpixel: 1,
+                    ypixel: 1,
+                }),
+            }),
         }
     }
 

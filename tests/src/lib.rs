@@ -94,6 +94,31 @@ impl Guarded {
             pid,
         }
     }
+    /// Spawns `cmd` with the stdio the caller set on it (a test that gives
+    /// the fixture a pipe or a terminal of its own) and no fd above 2.
+    pub fn spawn_with_stdio(cmd: &mut Command) -> Guarded {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: as in `spawn`: only close_range(2) in the forked child,
+        // with CLOSE_RANGE_CLOEXEC so std's exec-error pipe still works.
+        #[allow(unsafe_code)]
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+        let pid = child.id() as i32;
+        Guarded {
+            child: Some(child),
+            pid,
+        }
+    }
     /// Waits for the child to exit (up to `timeout`), returning its status.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let child = self.child.as_mut()?;
@@ -177,6 +202,24 @@ pub fn fd_pos(pid: i32, fd: i32) -> Option<u64> {
 /// The state letter of a process (R, S, T, t, Z ...).
 pub fn state(pid: i32) -> Option<char> {
     status_field(pid, "State").and_then(|s| s.chars().next())
+}
+
+/// The session id of a process (/proc/PID/stat field 6).
+pub fn session_of(pid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
+/// Where fd `fd` of process `pid` points (readlink /proc/PID/fd/FD).
+pub fn fd_link(pid: i32, fd: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 /// Reads a file's lines (empty when missing).

@@ -5,9 +5,9 @@
 
 use crate::cmd_dump::{dump_failure, security_header, summary};
 use crate::failure::OrFail;
-use crate::verdict_input::{decide_with, image_facts, print_verdict_messages, RefusalSummary};
+use crate::verdict_input::{decide, engine_failure, print_verdict_messages, refusal_failure};
 use crate::Failure;
-use ckpt_core::{DumpOptions, RestoreOptions};
+use ckpt_core::{DumpOptions, RestoreOptions, VerdictHost};
 use lsm_labels::verdict::RestoreFlags;
 use std::io::Write;
 use std::path::Path;
@@ -57,11 +57,19 @@ fn show(v: &[u64]) -> String {
 }
 
 pub fn run() -> Result<u8, Failure> {
-    let dir = std::env::temp_dir().join(format!("ckpt-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).or_fail(|| format!("cannot create {}", dir.display()))?;
-    let result = run_in(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
+    // A new private directory (mode 0700, random name, created with
+    // mkdir's O_EXCL semantics): nothing planted under $TMPDIR is used,
+    // and no one else can put a file or symlink inside it.
+    let dir = tempfile::Builder::new()
+        .prefix("ckpt-demo-")
+        .tempdir()
+        .or_fail(|| {
+            format!(
+                "cannot create a private directory in {}",
+                std::env::temp_dir().display()
+            )
+        })?;
+    run_in(dir.path())
 }
 
 fn run_in(dir: &Path) -> Result<u8, Failure> {
@@ -73,12 +81,17 @@ fn run_in(dir: &Path) -> Result<u8, Failure> {
         .unwrap_or(0) as u64)
         % 100_000;
     let exe = std::env::current_exe().or_fail(|| "cannot find the ckpt executable".into())?;
-    let mut child = std::process::Command::new(exe)
+    // Only stdio, all on /dev/null: the counter must not depend on (or
+    // carry into the image) any fd of whoever runs the demo.
+    let mut counter = std::process::Command::new(exe);
+    counter
         .arg("demo-counter")
         .arg(&out)
         .arg(start.to_string())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = crate::sys::only_stdio(&mut counter)
         .spawn()
         .or_fail(|| "cannot start the demo counter".into())?;
     let pid = child.id() as i32;
@@ -119,30 +132,17 @@ fn run_in(dir: &Path) -> Result<u8, Failure> {
     );
 
     let img = crate::image_io::open_verified(&img_path)?;
-    let facts = image_facts(&img, &img_path)?;
-    let host = crate::cmd_lsm::host_profile(None)?;
-    let verdict = decide_with(&facts, &host, true, &RestoreFlags::default())?;
-    print_verdict_messages(&verdict, false);
-    if !verdict.allowed() {
-        return Err(Failure::refused(anyhow::anyhow!(
-            "the demo's restore is refused: {}",
-            verdict.refusal_summary()
-        )));
-    }
-    let restored = ckpt_core::restore(
-        &img,
-        &RestoreOptions {
-            plan: verdict.plan.clone(),
-            ..RestoreOptions::default()
-        },
-    )
-    .map_err(|e| {
-        if e.is_security_refusal() {
-            Failure::refused(e)
-        } else {
-            Failure::operational(e)
-        }
-    })?;
+    let decision = decide(&img, &img_path, VerdictHost::Live, &RestoreFlags::default())?;
+    let verdict = decision.verdict();
+    print_verdict_messages(verdict, false);
+    let Some(approved) = decision.approved() else {
+        return Err(refusal_failure(
+            verdict,
+            "the demo's restore is refused".into(),
+        ));
+    };
+    let restored =
+        ckpt_core::restore(approved, &RestoreOptions::default()).map_err(engine_failure)?;
     let rpid = restored.pid();
     println!("3. restored from {} as pid {rpid}", img_path.display());
     let after = wait_for_lines(&out, at_dump.len() + 5);

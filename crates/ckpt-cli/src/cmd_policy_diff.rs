@@ -5,24 +5,40 @@
 
 use crate::failure::OrFail;
 use crate::image_io::{display_name, open_verified};
-use crate::verdict_input::{decide_with, flags_from, image_facts};
+use crate::verdict_input::{decide, flags_from};
 use crate::{Failure, PolicyDiffArgs};
+use ckpt_core::VerdictHost;
 use lsm_labels::diff::{LsmStatus, PolicyDiff};
+use lsm_labels::persist::profile_from_record;
 use lsm_labels::HostProfile;
 
 pub fn run(a: &PolicyDiffArgs) -> Result<u8, Failure> {
     let img = open_verified(&a.image)?;
-    let facts = image_facts(&img, &a.image)?;
     let (host, host_name) = match &a.host {
         Some(p) => (read_profile(p)?, format!("host profile {}", p.display())),
         None => (crate::cmd_lsm::host_profile(None)?, "this host".to_string()),
     };
     let flags = flags_from(&a.verdict);
-    let verdict = decide_with(&facts, &host, a.host.is_none(), &flags)?;
-    let diff = verdict
-        .diff
-        .clone()
-        .unwrap_or_else(|| PolicyDiff::compute(&facts.profile, &host));
+    // The same engine call as `restore`: a saved profile is the host when
+    // given (its verdict approves nothing, but is reached the same way).
+    let verdict_host = match &a.host {
+        Some(_) => VerdictHost::Profile(host.clone()),
+        None => VerdictHost::Live,
+    };
+    let decision = decide(&img, &a.image, verdict_host, &flags)?;
+    let verdict = decision.verdict();
+    let diff = match &verdict.diff {
+        Some(d) => d.clone(),
+        None => {
+            let image = profile_from_record(img.security_header()).or_fail(|| {
+                format!(
+                    "image {}: the security header is malformed",
+                    display_name(&a.image)
+                )
+            })?;
+            PolicyDiff::compute(&image, &host)
+        }
+    };
     let code = u8::try_from(verdict.exit_code()).unwrap_or(1);
     if a.json {
         let v = serde_json::json!({
@@ -30,6 +46,7 @@ pub fn run(a: &PolicyDiffArgs) -> Result<u8, Failure> {
             "host": host_name,
             "flags": { "keep_lsm": flags.keep_lsm, "require_same_policy": flags.require_same_policy },
             "diff": diff,
+            "principal": verdict.principal,
             "verdict": verdict.to_json(),
         });
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
@@ -55,6 +72,9 @@ pub fn run(a: &PolicyDiffArgs) -> Result<u8, Failure> {
     }
     for l in &diff.lsms {
         println!("  {:<10} {}", l.name, status_text(&l.status));
+    }
+    if let Some(p) = &verdict.principal {
+        println!("credentials vouched for by: {p}");
     }
     let mut flag_words = Vec::new();
     if flags.keep_lsm {

@@ -7,39 +7,45 @@
 
 use crate::image_io::open_with_policy;
 use crate::output::show_progress;
-use crate::verdict_input::{decide_for_restore, print_verdict_messages, RefusalSummary};
+use crate::verdict_input::{
+    decide_for_restore, engine_failure, print_verdict_messages, refusal_failure,
+};
 use crate::{Failure, RestoreArgs};
-use ckpt_core::RestoreOptions;
+use ckpt_core::{RestoreOptions, StdioRedirect};
 use image_format::SignaturePolicy;
 
 pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     // --require-signature / --trusted-key refuse before anything is decoded.
     let policy = SignaturePolicy::for_restore(read_trusted_verifying_keys(a)?, a.require_signature);
     let img = open_with_policy(&a.image, &policy)?;
-    let verdict = decide_for_restore(&img, a)?;
-    print_verdict_messages(&verdict, a.quiet);
-    if !verdict.allowed() {
-        return Err(Failure::refused(anyhow::anyhow!(
-            "cannot restore {}: {}",
-            crate::image_io::display_name(&a.image),
-            verdict.refusal_summary()
-        )));
-    }
-    let opts = RestoreOptions {
-        pid_ns: a.pid_ns,
-        progress: show_progress(a.quiet),
-        plan: verdict.plan.clone(),
+    let decision = decide_for_restore(&img, a)?;
+    let verdict = decision.verdict();
+    print_verdict_messages(verdict, a.quiet);
+    let Some(approved) = decision.approved() else {
+        return Err(refusal_failure(
+            verdict,
+            format!("cannot restore {}", crate::image_io::display_name(&a.image)),
+        ));
     };
-    let restored = ckpt_core::restore(&img, &opts).map_err(|e| {
-        if e.is_security_refusal() {
-            Failure::refused(e)
-        } else {
-            Failure::operational(e)
-        }
-    })?;
+    let opts = RestoreOptions {
+        progress: show_progress(a.quiet),
+        stdio: StdioRedirect {
+            stdin: a.stdin.clone(),
+            stdout: a.stdout.clone(),
+            stderr: a.stderr.clone(),
+        },
+    };
+    let restored = ckpt_core::restore(approved, &opts).map_err(engine_failure)?;
     let pid = restored.pid();
     for f in restored.files_opened_as_caller() {
         eprintln!("notice: --files-as-caller: opened {f} with your authority");
+    }
+    if !restored.has_callers_stdio() && !a.quiet {
+        eprintln!(
+            "notice: pid {pid} runs with another identity than yours: it does not get your \
+             terminal or stdio (its stdio not given with --stdin/--stdout/--stderr is \
+             /dev/null) and runs in a session of its own"
+        );
     }
     if let Some(pf) = &a.pidfile {
         if let Err(e) = write_pidfile(pf, pid) {
@@ -85,10 +91,59 @@ fn read_trusted_verifying_keys(
         .collect()
 }
 
-/// Writes the PID atomically (temporary name + rename) so a reader never
-/// sees a partial number.
-fn write_pidfile(path: &std::path::Path, pid: i32) -> std::io::Result<()> {
-    let tmp = path.with_extension("ckpt-tmp");
-    std::fs::write(&tmp, format!("{pid}\n"))?;
-    std::fs::rename(&tmp, path)
+/// Writes the PID atomically: into a new file under a random name in the
+/// pidfile's directory (O_CREAT|O_EXCL, mode 0600: nothing planted there is
+/// followed or reused), synced, then renamed over `path` (which replaces a
+/// symlink at `path` itself, never its target).
+pub(crate) fn write_pidfile(path: &std::path::Path, pid: i32) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut tmp = ckpt_core::private_temp_in(dir, &name)?;
+    writeln!(tmp.as_file_mut(), "{pid}")?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_pidfile;
+
+    #[test]
+    fn planted_symlinks_do_not_redirect_the_pidfile() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let pf = dir.path().join("run.pid");
+        // The old fixed temporary name, and the pidfile itself, as symlinks.
+        std::os::unix::fs::symlink(&victim, dir.path().join("run.ckpt-tmp")).unwrap();
+        std::os::unix::fs::symlink(&victim, &pf).unwrap();
+        write_pidfile(&pf, 4242).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&pf)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&pf).unwrap(), "4242\n");
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&pf).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "pidfile mode {mode:o}");
+        // No temporary file is left behind.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name().to_string_lossy().ends_with(".ckpt-tmp")
+                    && e.file_name() != "run.ckpt-tmp"
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

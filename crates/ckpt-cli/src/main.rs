@@ -103,12 +103,24 @@ pub struct RestoreArgs {
     /// Write the restored PID to FILE.
     #[arg(long, value_name = "FILE")]
     pub pidfile: Option<PathBuf>,
+    /// Give the process FILE as its stdin (opened read-only by you, not through a symlink).
+    #[arg(long, value_name = "FILE")]
+    pub stdin: Option<PathBuf>,
+    /// Give the process FILE as its stdout (appended to; created mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub stdout: Option<PathBuf>,
+    /// Give the process FILE as its stderr (appended to; created mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub stderr: Option<PathBuf>,
     /// Public key (KEY.pub) whose signatures are trusted; repeatable.
     #[arg(long = "trusted-key", value_name = "PUB")]
     pub trusted_keys: Vec<PathBuf>,
     /// Refuse unsigned images and images signed by keys not given with --trusted-key.
     #[arg(long)]
     pub require_signature: bool,
+    /// Accept an unsigned stream's credentials as if you had written it (needed when you hold privilege).
+    #[arg(long)]
+    pub trust_unsigned_stream: bool,
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,

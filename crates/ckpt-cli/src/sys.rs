@@ -1,4 +1,5 @@
-//! The CLI's only unsafe code: process-wide signal setup.
+//! The CLI's only unsafe code: process-wide signal setup, and the fds a
+//! child started by ckpt (the demo's counter) inherits.
 
 /// Restores the default SIGPIPE disposition, which Rust's runtime sets to
 /// "ignore" before `main`: `ckpt inspect IMG | head` then ends quietly like
@@ -18,18 +19,33 @@ pub fn default_sigpipe() {
     }
 }
 
-/// `prctl(PR_GET_SECUREBITS)`: the calling thread's securebits.
+/// Makes `cmd`'s child hold only its stdio whatever the caller of ckpt had
+/// open (a stray pipe of the shell would otherwise be inherited, and dump
+/// rightly refuses it): every fd above 2 is marked close-on-exec in the
+/// child before it execs. (Marked, not closed: std's own exec-error pipe
+/// keeps working until the exec.)
 ///
-/// # Errors
-/// The errno of prctl(2) (none is expected on Linux >= 2.6.26).
-pub fn own_securebits() -> std::io::Result<u32> {
-    // SAFETY: PR_GET_SECUREBITS takes no pointer arguments and only returns
-    // a value; it cannot touch this process's memory.
+/// # References
+/// close_range(2) with CLOSE_RANGE_CLOEXEC.
+pub fn only_stdio(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls close_range(2), which is async-signal-safe, allocates nothing
+    // and touches no memory.
     #[allow(unsafe_code)]
-    let r = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
-    if r < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(r as u32)
+    unsafe {
+        cmd.pre_exec(|| {
+            let r = libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
+    cmd
 }

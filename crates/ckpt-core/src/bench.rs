@@ -99,8 +99,18 @@ pub fn run(sizes: &[usize], dir: &Path) -> Result<Vec<BenchResult>, String> {
         let file = File::open(&img).map_err(|e| e.to_string())?;
         let image = image_format::VerifiedImage::open(file).map_err(|e| e.to_string())?;
         let verify = t1.elapsed();
+        let decision = crate::plan_restore(
+            &image,
+            crate::ImageSource::File,
+            crate::VerdictHost::Live,
+            &lsm_labels::verdict::RestoreFlags::default(),
+        )
+        .map_err(|e| e.to_string())?;
+        let approved = decision
+            .approved()
+            .ok_or_else(|| decision.verdict().to_string())?;
         let restored =
-            crate::restore(&image, &RestoreOptions::default()).map_err(|e| e.to_string())?;
+            crate::restore(approved, &RestoreOptions::default()).map_err(|e| e.to_string())?;
         let restore = t1.elapsed();
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(restored.pid()),

@@ -5,12 +5,14 @@
 //! and from calls made through the `Tracer` seam; nothing here is unsafe.
 
 use std::io::Write;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::fs::MetadataExt;
 
 use crate::error::DumpError;
 use crate::model::*;
 use crate::procfs::{self, MapsEntry, ProcSource};
 use crate::ptrace::{find_syscall_insn, Tracee, Tracer};
+use crate::terminal::TerminalModes;
 
 pub const PAGE: u64 = 4096;
 
@@ -316,6 +318,7 @@ pub fn collect(
         "personality",
         t.syscall(libc::SYS_personality, &[0xffff_ffff]),
     )? as u32;
+    let terminal = stdio_terminal(t, pid, scratch)?;
     inj(pid, "munmap", t.syscall(libc::SYS_munmap, &[scratch, PAGE]))?;
     frozen
         .put_back()
@@ -440,8 +443,58 @@ pub fn collect(
         fds,
         pipes,
         security,
+        terminal,
     };
     Ok((state, ranges))
+}
+
+/// Whether device number `rdev` is a terminal: a virtual console, a
+/// serial line, /dev/tty, /dev/ptmx or a pty slave.
+fn is_tty_rdev(rdev: u64) -> bool {
+    let major = (rdev >> 8) & 0xfff;
+    matches!(major, 4 | 5 | 136..=143)
+}
+
+/// The modes of the terminal the first of fds 0-2 that is one is on, read
+/// by ioctls injected into the task (see `terminal` for why), or None.
+/// Only fds that stat as a terminal device are asked, so no other driver
+/// ever sees the TCGETS request number.
+fn stdio_terminal(
+    t: &mut impl Tracer,
+    pid: i32,
+    scratch: u64,
+) -> Result<Option<TerminalModes>, DumpError> {
+    use crate::terminal::{KERNEL_TERMIOS_LEN, WINSIZE_LEN};
+    for fd in 0..3i32 {
+        let tty = std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+            .map(|md| md.file_type().is_char_device() && is_tty_rdev(md.rdev()))
+            .unwrap_or(false);
+        if !tty {
+            continue;
+        }
+        let r = t
+            .syscall(libc::SYS_ioctl, &[fd as u64, libc::TCGETS, scratch])
+            .map_err(|source| DumpError::Trace { pid, source })?;
+        if r < 0 {
+            continue;
+        }
+        let mut termios = [0u8; KERNEL_TERMIOS_LEN];
+        t.read_mem(scratch, &mut termios)
+            .map_err(|source| DumpError::Trace { pid, source })?;
+        let r = t
+            .syscall(libc::SYS_ioctl, &[fd as u64, libc::TIOCGWINSZ, scratch])
+            .map_err(|source| DumpError::Trace { pid, source })?;
+        let mut ws = [0u8; WINSIZE_LEN];
+        let winsize = if r == 0 {
+            t.read_mem(scratch, &mut ws)
+                .map_err(|source| DumpError::Trace { pid, source })?;
+            Some(&ws)
+        } else {
+            None
+        };
+        return Ok(Some(TerminalModes::from_kernel(fd, &termios, winsize)));
+    }
+    Ok(None)
 }
 
 fn file_id(pid: i32, proc: &dyn ProcSource, name: &str) -> Result<FileId, DumpError> {
@@ -531,7 +584,6 @@ fn collect_fds(
         }
         let md = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).map_err(proc_err(pid, "fd"))?;
         let ft = md.file_type();
-        use std::os::unix::fs::FileTypeExt;
         let target = if ft.is_file() {
             FdTarget::RegularFile(FileId {
                 path: link,
@@ -545,9 +597,7 @@ fn collect_fds(
                 ino: md.ino(),
             })
         } else if ft.is_char_device() {
-            let major = (md.rdev() >> 8) & 0xfff;
-            let is_tty = matches!(major, 4 | 5 | 136..=143);
-            if is_tty && fd <= 2 {
+            if is_tty_rdev(md.rdev()) && fd <= 2 {
                 FdTarget::InheritedStdio
             } else {
                 FdTarget::CharDevice {

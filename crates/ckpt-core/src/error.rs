@@ -158,6 +158,18 @@ pub enum RestoreError {
         what: String,
         errno: i32,
     },
+    #[error("cannot open {} for {stream}: {source}; name a file you may open yourself (it is opened with your authority, not through a symlink)", path.display())]
+    StdioFile {
+        stream: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot restore pid {pid}: cannot give the terminal on fd {fd} its recorded modes: {source}")]
+    Terminal {
+        pid: i32,
+        fd: i32,
+        source: std::io::Error,
+    },
 }
 
 impl RestoreError {

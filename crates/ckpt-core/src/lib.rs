@@ -1,6 +1,7 @@
 //! ckpt-core: the engine. Freeze a process, collect its state and write it
 //! as an image (`dump_to_path`, `dump_to_writer`); plan, rebuild and resume
-//! it from a verified image (`restore`).
+//! it from a verified image (`plan_restore`, which computes the verdict of
+//! DESIGN 3 itself, then `restore` of what it approved).
 //!
 //! Layers, bottom up:
 //! - `sys`: the only unsafe code (raw ptrace requests, clone3, prlimit).
@@ -24,10 +25,13 @@ pub mod seccomp;
 pub mod security_apply;
 pub mod security_dump;
 pub mod security_restore;
+pub mod stdio_handover;
 mod sys;
 mod sys_security;
 pub mod task_security;
+pub mod terminal;
 pub mod validate;
+pub mod verdict_gather;
 
 use std::fs::File;
 use std::io::Write;
@@ -39,6 +43,10 @@ pub use error::{DumpError, RestoreError, EXIT_OPERATIONAL, EXIT_SECURITY};
 use image_format::records::{ProcessRecord, SecurityHeaderRecord};
 use image_format::{ImageWriter, SectionKind, VerifiedImage};
 pub use restore::{ExitStatus, RestoredProcess};
+pub use stdio_handover::StdioRedirect;
+pub use verdict_gather::{
+    plan_restore, ApprovedRestore, ImageSource, RestoreDecision, VerdictHost,
+};
 
 /// How to dump.
 #[derive(Clone, Debug, Default)]
@@ -70,19 +78,16 @@ pub struct DumpReport {
     pub frozen_for: Duration,
 }
 
-/// How to restore.
+/// How to restore (what the verdict does not decide; `--pid-ns` and
+/// everything security-relevant is in the [`ApprovedRestore`]'s plan).
 #[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
-    /// Restore into a new PID namespace with ckpt as its init (and a new
-    /// user namespace when the caller lacks CAP_SYS_ADMIN); see `pidns`.
-    pub pid_ns: bool,
     /// Show progress on stderr.
     pub progress: bool,
-    /// The restore verdict's plan (`RestoreVerdict::plan`): credentials,
-    /// labels and confinement per task, and whose authority reopens files.
-    /// `None` (callers that did not run the verdict): the task keeps the
-    /// caller's credentials and gets the image's confinement.
-    pub plan: Option<lsm_labels::verdict::RestorePlan>,
+    /// Files for the task's stdin, stdout and stderr (DESIGN 3.7): without
+    /// one, the task gets the caller's own fd when its restored identity is
+    /// the caller's, else /dev/null (and a session of its own).
+    pub stdio: StdioRedirect,
 }
 
 struct CountingWriter<W: Write> {
@@ -204,10 +209,11 @@ pub fn dump_to_writer(
     Ok(report)
 }
 
-/// Dump `pid` into the file `path`: written under a temporary name in the
-/// same directory, synced, renamed into place, directory synced; only then
-/// is the target killed (or detached with `leave_running`). On failure the
-/// target runs on untouched and no file remains.
+/// Dump `pid` into the file `path`: written under a random temporary name
+/// in the same directory (mode 0600, `private_temp_in`), synced, renamed
+/// into place, directory synced; only then is the target killed (or
+/// detached with `leave_running`). On failure the target runs on untouched
+/// and no file remains.
 pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpReport, DumpError> {
     let werr = |p: &Path| {
         let p = p.to_path_buf();
@@ -225,18 +231,16 @@ pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpRep
         })?
         .to_string_lossy()
         .into_owned();
-    let tmp = dir.join(format!(".{name}.ckpt-tmp.{}", std::process::id()));
     let mut frozen = dump::FrozenTask::freeze(pid)?;
     let result = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(werr(&tmp))?;
-        let (file, report) = dump_frozen(&mut frozen, pid, file, opts)?;
-        file.sync_all().map_err(werr(&tmp))?;
-        drop(file);
-        std::fs::rename(&tmp, path).map_err(werr(path))?;
+        let mut tmp = private_temp_in(&dir, &name).map_err(werr(path))?;
+        let tmp_path = tmp.path().to_path_buf();
+        let (_, report) = dump_frozen(&mut frozen, pid, tmp.as_file_mut(), opts)?;
+        tmp.as_file().sync_all().map_err(werr(&tmp_path))?;
+        tmp.persist(path).map_err(|e| DumpError::WriteImage {
+            path: path.to_path_buf(),
+            source: e.error,
+        })?;
         File::open(&dir)
             .and_then(|d| d.sync_all())
             .map_err(werr(&dir))?;
@@ -248,11 +252,24 @@ pub fn dump_to_path(pid: i32, path: &Path, opts: &DumpOptions) -> Result<DumpRep
             Ok(report)
         }
         Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
+            // The temporary file was removed when it was dropped.
             drop(frozen); // puts registers back and detaches: the target runs on
             Err(e)
         }
     }
+}
+
+/// A new file for `name`'s content in `dir`, under a random name no one
+/// can predict or plant (DESIGN 3.8): created with O_CREAT|O_EXCL (which
+/// never follows a symlink; another name is tried when one exists) and
+/// mode 0600, removed again when dropped unless persisted.
+pub fn private_temp_in(dir: &Path, name: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".ckpt-tmp")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
 }
 
 /// The process stored in a verified image, in live form.
@@ -265,26 +282,48 @@ pub fn load_process(image: &VerifiedImage) -> Result<model::ProcessState, Restor
     persist::from_record(&record, pages_len).map_err(RestoreError::BadImage)
 }
 
-/// Restore the process of a verified image (the caller has already
-/// consulted the security verdict). Returns the running process; on
+/// Restore what the verdict approved ([`plan_restore`]): the image's
+/// process, with the plan's credentials, labels and confinement, in a new
+/// PID namespace when the plan says so. Returns the running process; on
 /// failure nothing that was created stays alive.
 pub fn restore(
-    image: &VerifiedImage,
+    approved: &ApprovedRestore<'_>,
     opts: &RestoreOptions,
 ) -> Result<RestoredProcess, RestoreError> {
+    let (image, plan) = (approved.image(), approved.plan());
     let state = load_process(image)?;
-    if opts.pid_ns {
-        return pidns::restore_in_new_pid_ns(image, opts, &state);
-    }
-    restore_here(image, opts, &state)
+    let stdio = stdio_for(plan, opts, &state)?;
+    let mut restored = if plan.new_pid_namespace {
+        pidns::restore_in_new_pid_ns(image, plan, opts, &state, &stdio)
+    } else {
+        restore_here(image, plan, opts, &state, &stdio)
+    }?;
+    restored.caller_stdio = stdio.identity_is_callers();
+    Ok(restored)
+}
+
+/// The stdio decision (DESIGN 3.7), taken here, in the caller's own
+/// namespaces and with its credentials, before any namespace is entered:
+/// the plan's credentials for the task against the caller's, and the
+/// given files opened with the caller's authority.
+fn stdio_for(
+    plan: &lsm_labels::verdict::RestorePlan,
+    opts: &RestoreOptions,
+    state: &model::ProcessState,
+) -> Result<stdio_handover::StdioHandover, RestoreError> {
+    let security = security_restore::TaskSecurityPlan::new(plan, state.pid)?;
+    let same = stdio_handover::identity_is_callers(&security.plan.creds, &security.start);
+    stdio_handover::StdioHandover::new(&opts.stdio, same)
 }
 
 /// Restores `state` in this PID namespace (for `--pid-ns`, called by the
 /// new namespace's init).
 pub(crate) fn restore_here(
     image: &VerifiedImage,
+    plan: &lsm_labels::verdict::RestorePlan,
     opts: &RestoreOptions,
     state: &model::ProcessState,
+    stdio: &stdio_handover::StdioHandover,
 ) -> Result<RestoredProcess, RestoreError> {
     let base = match image.sections_of(SectionKind::PAGES).next() {
         Some(s) => s.offset,
@@ -302,11 +341,7 @@ pub(crate) fn restore_here(
             state.stored_bytes() >> 20
         );
     }
-    let security = security_restore::TaskSecurityPlan::new(
-        opts.plan.as_ref(),
-        state.pid,
-        Some(&state.security),
-    )?;
+    let security = security_restore::TaskSecurityPlan::new(plan, state.pid)?;
     restore::rebuild(
         state,
         &restore::PagesSource {
@@ -314,5 +349,6 @@ pub(crate) fn restore_here(
             base,
         },
         &security,
+        stdio,
     )
 }

@@ -181,6 +181,8 @@ pub struct ProcessState {
     /// Credentials, labels, no_new_privs, seccomp mode and filters,
     /// securebits (the shared lsm-labels type, stored as TaskSecurityRecord).
     pub security: lsm_labels::TaskSecurity,
+    /// Modes of the terminal fds 0-2 were on (None: not on a terminal).
+    pub terminal: Option<crate::terminal::TerminalModes>,
 }
 
 impl ProcessState {

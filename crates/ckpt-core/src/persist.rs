@@ -232,6 +232,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
             .map(|(sp, flags, size)| rec::SigaltstackRecord { sp, flags, size }),
         security: Some(s.security.to_record()),
         vdso_sha256: s.vdso_sha256.clone(),
+        terminal: s.terminal.as_ref().map(|t| t.to_record()),
     }
 }
 
@@ -438,5 +439,10 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             })
             .collect(),
         security,
+        terminal: r
+            .terminal
+            .as_ref()
+            .map(crate::terminal::TerminalModes::from_record)
+            .transpose()?,
     })
 }

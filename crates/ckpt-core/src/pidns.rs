@@ -14,24 +14,14 @@
 
 use crate::error::RestoreError;
 use crate::model::ProcessState;
+use crate::stdio_handover::StdioHandover;
 use crate::{sys, RestoreOptions, RestoredProcess};
 use image_format::VerifiedImage;
+use lsm_labels::verdict::RestorePlan;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
-
-/// CAP_SYS_ADMIN in this process's effective set (/proc/self/status), which
-/// the kernel checks for CLONE_NEWPID.
-fn has_sys_admin() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            crate::procfs::status_field(&s, "CapEff").and_then(|v| u64::from_str_radix(v, 16).ok())
-        })
-        // Bit 21 is CAP_SYS_ADMIN.
-        .is_some_and(|caps| caps & (1 << 21) != 0)
-}
 
 fn ns_err(pid: i32, what: &str) -> impl FnOnce(std::io::Error) -> RestoreError + '_ {
     move |source| RestoreError::Namespace {
@@ -72,16 +62,15 @@ fn encode_outcome(r: &Result<RestoredProcess, RestoreError>) -> String {
 
 pub fn restore_in_new_pid_ns(
     image: &VerifiedImage,
+    plan: &RestorePlan,
     opts: &RestoreOptions,
     state: &ProcessState,
+    stdio: &StdioHandover,
 ) -> Result<RestoredProcess, RestoreError> {
     let pid = state.pid;
     // The verdict decided whether a user namespace is needed (and resolved
-    // the credentials for it); follow it. Without a plan, ask the kernel.
-    let unprivileged = match &opts.plan {
-        Some(plan) => plan.new_user_namespace,
-        None => !has_sys_admin(),
-    };
+    // the credentials for it); follow it.
+    let unprivileged = plan.new_user_namespace;
     let (report_r, report_w) = nix::unistd::pipe().map_err(|e| ns_err(pid, "pipe")(e.into()))?;
     let (go_r, go_w) = nix::unistd::pipe().map_err(|e| ns_err(pid, "pipe")(e.into()))?;
     let (euid, egid) = (nix::unistd::geteuid(), nix::unistd::getegid());
@@ -100,7 +89,7 @@ pub fn restore_in_new_pid_ns(
     if init == 0 {
         drop(report_r);
         drop(go_w);
-        let code = init_main(image, opts, state, report_w, go_r);
+        let code = init_main(image, plan, opts, state, stdio, report_w, go_r);
         std::process::exit(code);
     }
     drop(report_w);
@@ -180,8 +169,10 @@ pub fn restore_in_new_pid_ns(
 /// restored process ends and returns its status as this process's code.
 fn init_main(
     image: &VerifiedImage,
+    plan: &RestorePlan,
     opts: &RestoreOptions,
     state: &ProcessState,
+    stdio: &StdioHandover,
     report_w: OwnedFd,
     go_r: OwnedFd,
 ) -> i32 {
@@ -192,13 +183,7 @@ fn init_main(
     }
     let result = sys::mount_private_proc()
         .map_err(ns_err(state.pid, "give the namespace its own /proc"))
-        .and_then(|()| {
-            let inner = RestoreOptions {
-                pid_ns: false,
-                ..opts.clone()
-            };
-            crate::restore_here(image, &inner, state)
-        });
+        .and_then(|()| crate::restore_here(image, plan, opts, state, stdio));
     let _ = report.write_all(encode_outcome(&result).as_bytes());
     drop(report);
     // The restored process has taken whatever stdio it inherits; the init

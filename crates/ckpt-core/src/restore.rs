@@ -21,6 +21,7 @@ use crate::model::*;
 use crate::procfs;
 use crate::ptrace::{find_syscall_insn, Regs, Tracee, Tracer};
 use crate::security_restore::{inject, SecurityRun, TaskSecurityPlan};
+use crate::stdio_handover::StdioHandover;
 
 const ERESTARTSYS: i64 = -512;
 const ERESTARTNOINTR: i64 = -513;
@@ -105,6 +106,8 @@ pub struct RestoredProcess {
     /// The child to wait for: the process itself, or with `--pid-ns` the
     /// namespace's init (ckpt), which exits with the process's status.
     wait_pid: i32,
+    /// It got the caller's own stdio and stays in its session (DESIGN 3.7).
+    pub(crate) caller_stdio: bool,
 }
 
 impl RestoredProcess {
@@ -115,6 +118,12 @@ impl RestoredProcess {
     /// caller's authority, as `PATH (what)`, for the notice (DESIGN 3.7).
     pub fn files_opened_as_caller(&self) -> &[String] {
         &self.files_as_caller
+    }
+    /// Whether the process got the caller's own stdin, stdout, stderr and
+    /// session (its restored identity is the caller's); otherwise it got
+    /// /dev/null or the given files, and a session of its own.
+    pub fn has_callers_stdio(&self) -> bool {
+        self.caller_stdio
     }
     /// Wait for the process to end.
     pub fn wait(self) -> std::io::Result<ExitStatus> {
@@ -254,10 +263,11 @@ fn claim_pid(pid: i32) -> Result<i32, RestoreError> {
 }
 
 /// Restore `state`, reading page contents from `pages`.
-pub fn rebuild(
+pub(crate) fn rebuild(
     state: &ProcessState,
     pages: &PagesSource<'_>,
     security: &TaskSecurityPlan,
+    stdio: &StdioHandover,
 ) -> Result<RestoredProcess, RestoreError> {
     let pid = state.pid;
     preflight(state)?;
@@ -282,10 +292,12 @@ pub fn rebuild(
             state,
             pid,
             sec: SecurityRun::new(security, pid),
+            stdio,
         };
         r.run(pages)?;
         files_as_caller = std::mem::take(&mut r.sec.opened_as_caller);
     }
+    give_terminal_modes(state, stdio)?;
     let t = guard.0.take().expect("tracee present");
     if let Err(source) = t.detach() {
         let _ = nix::sys::signal::kill(
@@ -299,7 +311,32 @@ pub fn rebuild(
         pid,
         files_as_caller,
         wait_pid: pid,
+        caller_stdio: false,
     })
+}
+
+/// When the task comes back on the caller's terminal (its identity is the
+/// caller's and the fd its modes were read through is the caller's own),
+/// gives that terminal the recorded modes, just before the task runs.
+fn give_terminal_modes(state: &ProcessState, stdio: &StdioHandover) -> Result<(), RestoreError> {
+    let Some(modes) = &state.terminal else {
+        return Ok(());
+    };
+    let inherited = state
+        .fds
+        .iter()
+        .any(|o| o.fd == modes.fd && o.target == FdTarget::InheritedStdio);
+    let callers = stdio.choice(modes.fd as usize) == crate::stdio_handover::StdioChoice::Callers;
+    if !inherited || !callers {
+        return Ok(());
+    }
+    crate::terminal::apply_to_own_fd(modes)
+        .map(drop)
+        .map_err(|source| RestoreError::Terminal {
+            pid: state.pid,
+            fd: modes.fd,
+            source,
+        })
 }
 
 impl RestoredProcess {
@@ -310,6 +347,7 @@ impl RestoredProcess {
             pid,
             files_as_caller,
             wait_pid: init,
+            caller_stdio: false,
         }
     }
 }
@@ -319,6 +357,7 @@ struct Rebuilder<'a> {
     state: &'a ProcessState,
     pid: i32,
     sec: SecurityRun<'a>,
+    stdio: &'a StdioHandover,
 }
 
 impl Rebuilder<'_> {
@@ -730,6 +769,7 @@ impl Rebuilder<'_> {
         // 8. Files. (Credentials, labels and seccomp filters are the
         // security steps of security_restore.rs; files must be reopened
         // after the identity is in place, DESIGN 3.7.)
+        self.hand_over_stdio()?;
         self.call(
             "close_range",
             libc::SYS_close_range,
@@ -750,7 +790,18 @@ impl Rebuilder<'_> {
 
         // 9. Process attributes.
         self.call("umask", libc::SYS_umask, &[st.umask as u64])?;
-        for &(res, soft, hard) in &st.rlimits {
+        // The verdict's limits (DESIGN 3.5: hard limits within what the
+        // restored identity could set); CAP_SYS_RESOURCE is raised only
+        // when the restored identity holds it.
+        let sec_plan = &self.sec.sec.plan;
+        use lsm_labels::creds_rules::cap;
+        let raise = if cap::has(sec_plan.creds.caps.permitted, cap::SYS_RESOURCE) {
+            1u64 << cap::SYS_RESOURCE
+        } else {
+            0
+        };
+        for l in &sec_plan.rlimits {
+            let (res, soft, hard) = (l.resource, l.soft, l.hard);
             let cur = crate::sys::get_rlimit(pid, res).unwrap_or((0, 0));
             if cur == (soft, hard) {
                 continue;
@@ -759,18 +810,16 @@ impl Rebuilder<'_> {
             b.extend_from_slice(&hard.to_le_bytes());
             let w = self.t.write_mem(scratch, &b);
             self.trace(w)?;
-            // Raising a hard limit needs CAP_SYS_RESOURCE in the task.
-            self.sec
-                .elevated(self.t, scratch + 4096 - 64, 1u64 << 24, |t| {
-                    let what = format!("prlimit64(resource {res})");
-                    inject(
-                        t,
-                        pid,
-                        &what,
-                        libc::SYS_prlimit64,
-                        &[0, res as u64, scratch, 0],
-                    )
-                })?;
+            self.sec.elevated(self.t, scratch + 4096 - 64, raise, |t| {
+                let what = format!("prlimit64(resource {res})");
+                inject(
+                    t,
+                    pid,
+                    &what,
+                    libc::SYS_prlimit64,
+                    &[0, res as u64, scratch, 0],
+                )
+            })?;
         }
         // The task starts with our dispositions: set those that are not
         // SIG_DFL here or in the image.
@@ -847,6 +896,51 @@ impl Rebuilder<'_> {
         }
         let r = self.t.set_sigmask(st.sigmask);
         self.trace(r)?;
+        Ok(())
+    }
+
+    /// DESIGN 3.7: fills the inherited stdio fds with the caller's own, the
+    /// given files or /dev/null (`stdio_handover`), and gives a task that
+    /// does not get the caller's stdio a session of its own. Runs before
+    /// close_range, while the task still holds ckpt's fds.
+    fn hand_over_stdio(&mut self) -> Result<(), RestoreError> {
+        if self.stdio.own_session() {
+            // The task is forked from ckpt, so it is in ckpt's process
+            // group and not a group leader (its PID cannot be a live group's
+            // id: the kernel keeps such a PID allocated, and claiming it
+            // fails). setsid would fail with EPERM for a group leader: that
+            // refuses the restore rather than leave it in the caller's session.
+            let sid = self.call(
+                "setsid (a session of its own, away from your terminal)",
+                libc::SYS_setsid,
+                &[],
+            )?;
+            if sid != self.pid as u64 {
+                return Err(RestoreError::Injected {
+                    pid: self.pid,
+                    call: format!("setsid (returned session {sid})"),
+                    errno: libc::EPERM,
+                });
+            }
+        }
+        for o in &self.state.fds {
+            if o.fd > 2 || o.target != FdTarget::InheritedStdio {
+                continue;
+            }
+            let Some(src) = self.stdio.source_fd(o.fd as usize) else {
+                continue;
+            };
+            let cloexec = if o.flags & libc::O_CLOEXEC as u32 != 0 {
+                libc::O_CLOEXEC as u64
+            } else {
+                0
+            };
+            self.call(
+                &format!("dup3 to stdio fd {}", o.fd),
+                libc::SYS_dup3,
+                &[src as u64, o.fd as u64, cloexec],
+            )?;
+        }
         Ok(())
     }
 

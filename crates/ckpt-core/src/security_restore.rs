@@ -6,7 +6,7 @@
 //! the final check of the restored task against the plan.
 
 use lsm_labels::creds_rules::cap;
-use lsm_labels::task::{SeccompMode, TaskCreds, TaskSecurity};
+use lsm_labels::task::{SeccompMode, TaskCreds};
 use lsm_labels::verdict::{FileAuthority, RestorePlan, TaskPlan};
 
 use crate::error::RestoreError;
@@ -17,19 +17,19 @@ use crate::security_apply::{
 };
 use crate::sys_security;
 
-/// The security work of restoring one task.
+/// The security work of restoring one task. Created only inside the crate
+/// from an approved plan, so no caller of the library can hand
+/// [`crate::restore::rebuild`] a plan of its own.
 #[derive(Clone, Debug)]
 pub struct TaskSecurityPlan {
-    pub plan: TaskPlan,
+    pub(crate) plan: TaskPlan,
     /// The restorer's credentials (which the new task starts with).
-    pub start: TaskCreds,
+    pub(crate) start: TaskCreds,
     /// `--files-as-caller`.
-    pub files_as_caller: bool,
-    /// The verdict's plan was given (else the fallback of [`Self::new`]).
-    pub from_verdict: bool,
+    pub(crate) files_as_caller: bool,
     /// seccomp filters the restorer itself runs under (inherited).
-    pub inherited_filters: u32,
-    pub last_cap: u32,
+    pub(crate) inherited_filters: u32,
+    pub(crate) last_cap: u32,
 }
 
 fn caller_creds() -> Result<(TaskCreds, bool, u32), RestoreError> {
@@ -54,61 +54,26 @@ fn caller_creds() -> Result<(TaskCreds, bool, u32), RestoreError> {
 }
 
 impl TaskSecurityPlan {
-    /// The plan for task `pid`: the verdict's when given; otherwise (a
-    /// caller that did not run the verdict) the caller's credentials with
-    /// the image's confinement, so that confinement is never dropped.
-    pub fn new(
-        plan: Option<&RestorePlan>,
-        pid: i32,
-        image: Option<&TaskSecurity>,
-    ) -> Result<TaskSecurityPlan, RestoreError> {
-        let (start, caller_nnp, inherited_filters) = caller_creds()?;
+    /// The plan for task `pid`, from the verdict's plan (which only an
+    /// [`crate::ApprovedRestore`] carries into the engine).
+    pub(crate) fn new(plan: &RestorePlan, pid: i32) -> Result<TaskSecurityPlan, RestoreError> {
+        let (start, _caller_nnp, inherited_filters) = caller_creds()?;
         let last_cap = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(cap::LAST);
-        let (task_plan, files_as_caller, from_verdict) = match plan {
-            Some(p) => {
-                let t = p
-                    .tasks
-                    .iter()
-                    .find(|t| t.tid == pid)
-                    .cloned()
-                    .ok_or_else(|| {
-                        RestoreError::BadImage(format!(
-                            "the restore plan has no entry for pid {pid}"
-                        ))
-                    })?;
-                (t, p.files_opened_by == FileAuthority::Caller, true)
-            }
-            None => {
-                let mut creds = start.clone();
-                if let Some(image) = image {
-                    creds.caps.bounding &= image.creds.caps.bounding;
-                }
-                let image = image.cloned().unwrap_or_default();
-                (
-                    TaskPlan {
-                        tid: pid,
-                        creds,
-                        creds_from_image: false,
-                        creds_changes: Vec::new(),
-                        labels: Vec::new(),
-                        no_new_privs: image.no_new_privs || caller_nnp,
-                        seccomp: image.seccomp,
-                        seccomp_filters: image.seccomp_filters,
-                        personality: image.personality,
-                    },
-                    false,
-                    false,
-                )
-            }
-        };
+        let task_plan = plan
+            .tasks
+            .iter()
+            .find(|t| t.tid == pid)
+            .cloned()
+            .ok_or_else(|| {
+                RestoreError::BadImage(format!("the restore plan has no entry for pid {pid}"))
+            })?;
         Ok(TaskSecurityPlan {
             plan: task_plan,
             start,
-            files_as_caller,
-            from_verdict,
+            files_as_caller: plan.files_opened_by == FileAuthority::Caller,
             inherited_filters,
             last_cap,
         })

@@ -360,3 +360,56 @@ pub fn mount_private_proc() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `ioctl(fd, TCGETS)` on one of our own fds: the kernel's `struct termios`
+/// as bytes (see `terminal`).
+///
+/// # Errors
+/// The kernel's errno (ENOTTY when `fd` is not a terminal).
+pub fn tcgets(fd: i32) -> io::Result<[u8; crate::terminal::KERNEL_TERMIOS_LEN]> {
+    let mut b = [0u8; crate::terminal::KERNEL_TERMIOS_LEN];
+    // SAFETY: TCGETS writes exactly one kernel `struct termios`
+    // (KERNEL_TERMIOS_LEN bytes) to the pointer, which points at `b`.
+    let ret = unsafe { libc::ioctl(fd, libc::TCGETS, b.as_mut_ptr()) };
+    check(ret as libc::c_long)?;
+    Ok(b)
+}
+
+/// `ioctl(fd, TCSETS)` on one of our own fds.
+///
+/// # Errors
+/// The kernel's errno.
+pub fn tcsets(fd: i32, termios: &[u8; crate::terminal::KERNEL_TERMIOS_LEN]) -> io::Result<()> {
+    // SAFETY: TCSETS reads exactly one kernel `struct termios` from the
+    // pointer, which points at `termios` (KERNEL_TERMIOS_LEN bytes).
+    let ret = unsafe { libc::ioctl(fd, libc::TCSETS, termios.as_ptr()) };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// `ioctl(fd, TIOCSWINSZ)` on one of our own fds: rows, cols, xpixel, ypixel.
+///
+/// # Errors
+/// The kernel's errno.
+pub fn set_winsize(fd: i32, ws: [u16; 4]) -> io::Result<()> {
+    let w = libc::winsize {
+        ws_row: ws[0],
+        ws_col: ws[1],
+        ws_xpixel: ws[2],
+        ws_ypixel: ws[3],
+    };
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` from the pointer.
+    let ret = unsafe { libc::ioctl(fd, libc::TIOCSWINSZ, &w as *const libc::winsize) };
+    check(ret as libc::c_long).map(drop)
+}
+
+/// `prctl(PR_GET_SECUREBITS)`: the calling thread's securebits.
+pub fn own_securebits() -> io::Result<u32> {
+    // SAFETY: PR_GET_SECUREBITS takes no pointer arguments and only returns
+    // a value; it cannot touch this process's memory.
+    let r = unsafe { libc::prctl(libc::PR_GET_SECUREBITS, 0, 0, 0, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as u32)
+    }
+}

@@ -79,17 +79,46 @@ fn lines(p: &Path) -> Vec<String> {
 }
 
 fn dump(pid: i32, img: &Path, leave_running: bool) -> ckpt_core::DumpReport {
+    use lsm_labels::persist::{ImageSecurity, Persist};
+    // This host's security header, as `ckpt dump` writes it: the verdict
+    // compares it with the host at restore.
+    let security = ImageSecurity {
+        profile: lsm_labels::detect_host_profile(&lsm_labels::HostView::live())
+            .expect("the LSM stack"),
+        created_unix_secs: 0,
+        hostname: String::new(),
+        writer_version: "test".into(),
+    }
+    .to_record();
     let opts = DumpOptions {
         leave_running,
+        security,
         ..DumpOptions::default()
     };
     ckpt_core::dump_to_path(pid, img, &opts).unwrap_or_else(|e| panic!("dump failed: {e}"))
 }
 
+/// The library's one way to restore: the engine's own verdict, then what
+/// it approved.
+fn restore_image(
+    image: &VerifiedImage,
+) -> Result<ckpt_core::RestoredProcess, ckpt_core::RestoreError> {
+    let decision = ckpt_core::plan_restore(
+        image,
+        ckpt_core::ImageSource::File,
+        ckpt_core::VerdictHost::Live,
+        &lsm_labels::verdict::RestoreFlags::default(),
+    )
+    .expect("the verdict is reached");
+    let approved = decision
+        .approved()
+        .unwrap_or_else(|| panic!("refused: {}", decision.verdict()));
+    ckpt_core::restore(approved, &RestoreOptions::default())
+}
+
 fn restore(img: &Path) -> ckpt_core::RestoredProcess {
     let image = VerifiedImage::open(File::open(img).unwrap()).expect("image verifies");
-    ckpt_core::restore(&image, &RestoreOptions::default())
-        .unwrap_or_else(|e| panic!("restore failed: {e}"))
+    restore_image(&image).unwrap_or_else(|e| panic!("restore failed: {e}"))
 }
 
 fn kill(pid: i32) {
@@ -420,7 +449,7 @@ fn root_failed_restore_leaves_nothing() {
     std::fs::rename(&out, d.path().join("old.txt")).unwrap();
     std::fs::write(&out, "").unwrap();
     let image = VerifiedImage::open(File::open(&img).unwrap()).unwrap();
-    let err = ckpt_core::restore(&image, &RestoreOptions::default()).unwrap_err();
+    let err = restore_image(&image).unwrap_err();
     assert!(err.to_string().contains("changed since the dump"), "{err}");
     assert!(
         !Path::new(&format!("/proc/{pid}")).exists(),
@@ -445,7 +474,7 @@ fn root_leave_running_keeps_target_and_pid_taken_is_refused() {
         lines(&out).len() >= n + 2
     });
     let image = VerifiedImage::open(File::open(&img).unwrap()).unwrap();
-    let err = ckpt_core::restore(&image, &RestoreOptions::default()).unwrap_err();
+    let err = restore_image(&image).unwrap_err();
     assert!(
         matches!(err, ckpt_core::RestoreError::PidTaken { .. }),
         "{err}"

@@ -60,6 +60,7 @@ pub mod cap {
     pub const SETUID: u32 = 7;
     pub const SETPCAP: u32 = 8;
     pub const SYS_ADMIN: u32 = 21;
+    pub const SYS_RESOURCE: u32 = 24;
     pub const MAC_ADMIN: u32 = 33;
     pub const CHECKPOINT_RESTORE: u32 = 40;
     /// `CAP_LAST_CAP` of the kernels ckpt knows (6.x).
@@ -317,6 +318,9 @@ pub enum CredsRule {
     /// The image's values break a kernel invariant (e.g. effective not
     /// within permitted, unknown securebits): the image is corrupt or forged.
     Inconsistent,
+    /// The image's principal (its author, DESIGN 3.5) could not have set
+    /// them, so the image's claim is worth nothing.
+    NotVouched,
 }
 
 impl std::fmt::Display for CredsRule {
@@ -337,6 +341,7 @@ impl std::fmt::Display for CredsRule {
             CredsRule::AmbientRaiseForbidden => "your securebits forbid raising ambient capabilities",
             CredsRule::SecurebitLocked => "a securebit you would change is locked",
             CredsRule::Inconsistent => "the image's values break a kernel invariant (corrupt or forged image)",
+            CredsRule::NotVouched => "the image's author could not have set them",
         })
     }
 }
@@ -669,6 +674,147 @@ pub fn resolve(
     }
 }
 
+/// What an image's principal (DESIGN 3.5, `crate::principal`) could have
+/// set on its own tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "authority", rename_all = "snake_case")]
+pub enum PrincipalAuthority {
+    /// Anything (the caller itself, or root): the caller's own limits are
+    /// the only ones.
+    Any,
+    /// An unprivileged user: its own uid, one of its gids, a subset of its
+    /// groups, and no capabilities.
+    Ids {
+        uid: u32,
+        gids: Vec<u32>,
+        groups: Vec<u32>,
+    },
+    /// Nothing (a file anyone could write, a stream of unknown origin).
+    Nothing,
+}
+
+/// The components of `image` that `who` could not have set. The bounding
+/// set and securebits are not claims of privilege (they only restrict) and
+/// stay with the confinement rules of DESIGN 3.6.
+pub fn principal_could_not_set(image: &TaskCreds, who: &PrincipalAuthority) -> Vec<CredsComponent> {
+    let caps = [
+        (CredsComponent::PermittedCaps, image.caps.permitted),
+        (CredsComponent::EffectiveCaps, image.caps.effective),
+        (CredsComponent::InheritableCaps, image.caps.inheritable),
+        (CredsComponent::AmbientCaps, image.caps.ambient),
+    ];
+    let held_caps = caps.iter().filter(|(_, m)| *m != 0).map(|(c, _)| *c);
+    match who {
+        PrincipalAuthority::Any => Vec::new(),
+        PrincipalAuthority::Nothing => [
+            CredsComponent::Uids,
+            CredsComponent::Gids,
+            CredsComponent::Groups,
+        ]
+        .into_iter()
+        .chain(held_caps)
+        .collect(),
+        PrincipalAuthority::Ids { uid, gids, groups } => {
+            let mut out = Vec::new();
+            if image.uids.iter().any(|u| u != uid) {
+                out.push(CredsComponent::Uids);
+            }
+            if image.gids.iter().any(|g| !gids.contains(g)) {
+                out.push(CredsComponent::Gids);
+            }
+            if image.groups.iter().any(|g| !groups.contains(g)) {
+                out.push(CredsComponent::Groups);
+            }
+            out.extend(held_caps);
+            out
+        }
+    }
+}
+
+fn is_id_component(c: CredsComponent) -> bool {
+    matches!(
+        c,
+        CredsComponent::Uids | CredsComponent::Gids | CredsComponent::Groups
+    )
+}
+
+/// Narrows `res` (the image's credentials as `restorer` can set them) to
+/// what the principal vouches for: a capability set the principal could
+/// not have held becomes empty, and an id component it could not have set
+/// comes from `restorer`. Each component that changes is recorded with
+/// [`CredsRule::NotVouched`]. Returns the id components taken from the
+/// restorer for that reason (the verdict refuses when the restorer holds
+/// privilege, since its ids would then run the image's code).
+pub fn limit_to_principal(
+    res: &mut CredsResolution,
+    image: &TaskCreds,
+    restorer: &TaskCreds,
+    who: &PrincipalAuthority,
+) -> Vec<CredsComponent> {
+    let denied = principal_could_not_set(image, who);
+    let a = &mut res.applied;
+    let mut from_restorer = Vec::new();
+    for &component in &denied {
+        let after = match component {
+            CredsComponent::Uids => {
+                a.uids = restorer.uids;
+                fmt_ids(&a.uids)
+            }
+            CredsComponent::Gids => {
+                a.gids = restorer.gids;
+                fmt_ids(&a.gids)
+            }
+            CredsComponent::Groups => {
+                a.groups = restorer.groups.clone();
+                fmt_groups(&a.groups)
+            }
+            // Effective and ambient lie within permitted, ambient within
+            // inheritable: they go with them.
+            CredsComponent::PermittedCaps => {
+                (a.caps.permitted, a.caps.effective, a.caps.ambient) = (0, 0, 0);
+                cap::names(0)
+            }
+            CredsComponent::EffectiveCaps => {
+                a.caps.effective = 0;
+                cap::names(0)
+            }
+            CredsComponent::InheritableCaps => {
+                (a.caps.inheritable, a.caps.ambient) = (0, 0);
+                cap::names(0)
+            }
+            CredsComponent::AmbientCaps => {
+                a.caps.ambient = 0;
+                cap::names(0)
+            }
+            _ => continue,
+        };
+        if is_id_component(component) {
+            from_restorer.push(component);
+        }
+        let image_value = match component {
+            CredsComponent::Uids => fmt_ids(&image.uids),
+            CredsComponent::Gids => fmt_ids(&image.gids),
+            CredsComponent::Groups => fmt_groups(&image.groups),
+            CredsComponent::PermittedCaps => cap::names(image.caps.permitted),
+            CredsComponent::EffectiveCaps => cap::names(image.caps.effective),
+            CredsComponent::InheritableCaps => cap::names(image.caps.inheritable),
+            _ => cap::names(image.caps.ambient),
+        };
+        // The principal's denial explains the value, even where the
+        // restorer could not have set the image's either.
+        if after != image_value {
+            res.changes.retain(|c| c.component != component);
+            res.changes.push(CredsChange {
+                component,
+                image: image_value,
+                applied: after,
+                rule: CredsRule::NotVouched,
+            });
+        }
+    }
+    from_restorer
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -953,6 +1099,130 @@ mod tests {
         let r = resolve(&user(0), &inside, Some(&limits));
         assert!(components(&r).contains(&(CredsComponent::Uids, CredsRule::IdNotMapped)));
         assert!(components(&r).contains(&(CredsComponent::Groups, CredsRule::SetgroupsDenied)));
+    }
+
+    fn owner_1000() -> PrincipalAuthority {
+        PrincipalAuthority::Ids {
+            uid: 1000,
+            gids: vec![1000, 100],
+            groups: vec![1000, 100],
+        }
+    }
+
+    #[test]
+    fn principal_any_vouches_for_everything() {
+        assert!(principal_could_not_set(&root(), &PrincipalAuthority::Any).is_empty());
+        let mut r = resolve(&root(), &root(), None);
+        let from = limit_to_principal(&mut r, &root(), &root(), &PrincipalAuthority::Any);
+        assert!(from.is_empty() && r.exact());
+    }
+
+    #[test]
+    fn owner_vouches_for_own_ids_and_no_capabilities() {
+        let who = owner_1000();
+        assert!(principal_could_not_set(&user(1000), &who).is_empty());
+        // Fewer groups than the owner has: fine.
+        let mut t = user(1000);
+        t.groups = vec![1000];
+        assert!(principal_could_not_set(&t, &who).is_empty());
+        // A narrower bounding set and restricting securebits only confine.
+        t.caps.bounding = 1 << 10;
+        t.securebits = securebits::NOROOT;
+        assert!(principal_could_not_set(&t, &who).is_empty());
+        // uid 0, a foreign gid, a foreign group, capabilities: not vouched.
+        let mut t = root();
+        t.gids = [1000, 1000, 1000, 0];
+        assert_eq!(
+            principal_could_not_set(&t, &who),
+            [
+                CredsComponent::Uids,
+                CredsComponent::Gids,
+                CredsComponent::Groups,
+                CredsComponent::PermittedCaps,
+                CredsComponent::EffectiveCaps,
+            ]
+        );
+        let mut t = user(1000);
+        t.uids[2] = 1001;
+        t.caps.inheritable = 1 << 10;
+        t.caps.ambient = 1 << 10;
+        assert_eq!(
+            principal_could_not_set(&t, &who),
+            [
+                CredsComponent::Uids,
+                CredsComponent::InheritableCaps,
+                CredsComponent::AmbientCaps,
+            ]
+        );
+    }
+
+    #[test]
+    fn nobody_vouches_for_nothing() {
+        let who = PrincipalAuthority::Nothing;
+        assert_eq!(
+            principal_could_not_set(&user(1000), &who),
+            [
+                CredsComponent::Uids,
+                CredsComponent::Gids,
+                CredsComponent::Groups
+            ]
+        );
+    }
+
+    #[test]
+    fn root_restoring_an_owners_uid_0_claim_keeps_root_ids_and_reports_them() {
+        // What root could set (everything), narrowed to the owner's word:
+        // the ids fall back to root's own, which the verdict refuses.
+        let mut t = root();
+        t.caps.permitted = cap::FULL_SET;
+        let mut r = resolve(&t, &root(), None);
+        assert!(r.exact());
+        let from = limit_to_principal(&mut r, &t, &root(), &owner_1000());
+        assert_eq!(
+            from,
+            [
+                CredsComponent::Uids,
+                CredsComponent::Gids,
+                CredsComponent::Groups
+            ]
+        );
+        assert_eq!(r.applied.caps.permitted, 0);
+        assert_eq!(r.applied.caps.effective, 0);
+        assert_eq!(
+            components(&r),
+            [
+                (CredsComponent::PermittedCaps, CredsRule::NotVouched),
+                (CredsComponent::EffectiveCaps, CredsRule::NotVouched),
+            ]
+        );
+    }
+
+    #[test]
+    fn owners_own_uid_with_capabilities_keeps_the_uid_and_drops_the_caps() {
+        let mut t = user(1000);
+        t.groups = vec![1000, 100];
+        t.caps.permitted = 1 << 12;
+        t.caps.effective = 1 << 12;
+        let mut r = resolve(&t, &root(), None);
+        let from = limit_to_principal(&mut r, &t, &root(), &owner_1000());
+        assert!(from.is_empty());
+        assert_eq!(r.applied.uids, [1000; 4]);
+        assert_eq!((r.applied.caps.permitted, r.applied.caps.effective), (0, 0));
+        assert!(r.changes.iter().all(|c| c.rule == CredsRule::NotVouched));
+        assert!(r.changes[0].to_string().contains("could not have set"));
+    }
+
+    #[test]
+    fn unvouched_ids_come_from_an_unprivileged_restorer() {
+        let me = user(1000);
+        let mut t = user(1000);
+        t.uids = [1000, 1000, 1000, 1000];
+        let mut r = resolve(&t, &me, None);
+        let from = limit_to_principal(&mut r, &t, &me, &PrincipalAuthority::Nothing);
+        assert_eq!(from.len(), 3);
+        assert_eq!(r.applied, me);
+        // Equal values: nothing to report.
+        assert!(r.changes.is_empty());
     }
 
     /// The two invariants of DESIGN 3.5 over many generated pairs: the

@@ -12,21 +12,32 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::creds_rules::{self, cap, CredsChange, IdLimits, IdRange};
+use crate::creds_rules::{self, cap, CredsChange, CredsComponent, IdLimits, IdRange};
 use crate::diff::{LsmStatus, PolicyDiff};
+use crate::principal::{ImageOrigin, ImagePrincipal};
 use crate::profile::HostProfile;
+use crate::rlimit_rules::{self, Rlimit, RlimitCapped};
 use crate::task::{SeccompMode, TaskCreds, TaskLabel, TaskSecurity};
 
 /// An Ed25519 public key that signed an image, or that the user trusts
-/// (`--trusted-key`). Shown and serialised as hex.
+/// (`--trusted-key`). Shown as its fingerprint (the one of `ckpt keygen`
+/// and `ckpt inspect`, [`image_format::keys::fingerprint_of`]), in text
+/// and in JSON.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SignerKey(pub [u8; 32]);
 
+impl SignerKey {
+    /// Hex of the first 16 bytes of SHA-256 of the key.
+    pub fn fingerprint(&self) -> String {
+        image_format::keys::fingerprint_of(&self.0)
+    }
+}
+
 impl fmt::Display for SignerKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        write!(f, "with fingerprint {}", self.fingerprint())
     }
 }
 
@@ -36,19 +47,11 @@ impl fmt::Debug for SignerKey {
     }
 }
 
+/// Serialised as its fingerprint too, so that a tool matching `ckpt
+/// inspect --json` output against a verdict sees the same string.
 impl Serialize for SignerKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for SignerKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let v = hex::decode(&s).map_err(serde::de::Error::custom)?;
-        <[u8; 32]>::try_from(v.as_slice())
-            .map(SignerKey)
-            .map_err(|_| serde::de::Error::custom("an Ed25519 public key is 32 bytes"))
+        s.serialize_str(&self.fingerprint())
     }
 }
 
@@ -126,7 +129,42 @@ pub struct RestoreFlags {
     pub files_as_caller: bool,
     pub pid_ns: bool,
     pub require_signature: bool,
+    /// `--trusted-key`: an unsigned image, or one signed by another key, is
+    /// refused, as with `--require-signature`.
     pub trusted_keys: Vec<SignerKey>,
+    /// `--trust-unsigned-stream`: a caller holding privilege accepts an
+    /// unsigned stream's claims as its own (DESIGN 3.5).
+    pub trust_unsigned_stream: bool,
+}
+
+impl RestoreFlags {
+    /// A signature by a trusted key is required.
+    pub fn signature_required(&self) -> Option<SignatureRequirement> {
+        if self.require_signature {
+            Some(SignatureRequirement::RequireSignature)
+        } else if !self.trusted_keys.is_empty() {
+            Some(SignatureRequirement::TrustedKey)
+        } else {
+            None
+        }
+    }
+}
+
+/// Which flag requires a trusted signature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureRequirement {
+    RequireSignature,
+    TrustedKey,
+}
+
+impl fmt::Display for SignatureRequirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SignatureRequirement::RequireSignature => "--require-signature",
+            SignatureRequirement::TrustedKey => "--trusted-key",
+        })
+    }
 }
 
 /// The caller of `ckpt restore` (or `policy-diff`): the credentials the
@@ -140,6 +178,9 @@ pub struct CallerContext {
     /// Ids the caller's user namespace can express, when the engine knows
     /// (from `/proc/self/{uid_map,gid_map,setgroups}`); `None`: any.
     pub id_limits: Option<IdLimits>,
+    /// The caller's own resource limits (the restored task starts with
+    /// them).
+    pub rlimits: Vec<Rlimit>,
 }
 
 impl CallerContext {
@@ -157,7 +198,16 @@ impl CallerContext {
             no_new_privs: task.no_new_privs,
             initial_user_ns,
             id_limits,
+            rlimits: Vec::new(),
         }
+    }
+
+    /// The caller holds privilege: any capability, or uid 0 among its
+    /// uids. Its identity is then worth more than an image's author's, and
+    /// handing it to an image's code needs the author's word (DESIGN 3.5).
+    pub fn holds_privilege(&self) -> bool {
+        let c = &self.creds.caps;
+        c.permitted | c.effective | c.ambient != 0 || self.creds.uids.contains(&0)
     }
 
     /// Whether the caller can use capability `cap`. A capability counts when
@@ -219,6 +269,7 @@ impl CallerContext {
                 gids: vec![IdRange::single(egid)],
                 setgroups_allowed: false,
             }),
+            rlimits: self.rlimits.clone(),
         }
     }
 }
@@ -266,7 +317,19 @@ pub struct VerdictInput<'a> {
     pub labels: &'a dyn LabelValidity,
     pub integrity: &'a IntegrityStatus,
     pub signature: &'a SignatureStatus,
+    /// Where the image came from: with the signature and the flags, it
+    /// names the image's principal (DESIGN 3.5).
+    pub origin: &'a ImageOrigin,
+    /// The resource limits recorded per process, by PID (= the task's tid).
+    pub rlimits: &'a [ProcessRlimits],
     pub flags: &'a RestoreFlags,
+}
+
+/// The resource limits an image recorded for one process.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Default)]
+pub struct ProcessRlimits {
+    pub pid: i32,
+    pub limits: Vec<Rlimit>,
 }
 
 /// Which flag made a stack difference fatal.
@@ -302,10 +365,26 @@ pub enum Refusal {
         kind: IntegrityFailure,
         detail: String,
     },
-    /// 3.1: `--require-signature` and the image is unsigned.
-    Unsigned,
-    /// 3.1: `--require-signature` and the signer is not trusted.
-    UntrustedSigner { key: SignerKey },
+    /// 3.1: `--require-signature` or `--trusted-key`, and the image is
+    /// unsigned.
+    Unsigned { required_by: SignatureRequirement },
+    /// 3.1: `--require-signature` or `--trusted-key`, and the signer is not
+    /// trusted.
+    UntrustedSigner {
+        key: SignerKey,
+        required_by: SignatureRequirement,
+    },
+    /// 3.5: an unsigned stream, and the caller holds privilege.
+    UnsignedStream,
+    /// 3.5: the image claims ids its principal could not have set, and the
+    /// caller holds privilege, so re-deriving them from the caller would
+    /// run the image's code with the caller's identity.
+    CredsNotVouched {
+        tid: i32,
+        components: Vec<CredsComponent>,
+        claimed: String,
+        principal: ImagePrincipal,
+    },
     /// The image was made on another architecture.
     ArchMismatch { image: String, host: String },
     /// 3.3 / 3.4: the stacks differ and a flag requires them equal.
@@ -383,13 +462,24 @@ impl fmt::Display for Refusal {
                 f,
                 "refused: image integrity: {kind}: {detail}; the image is corrupt, truncated or from an incompatible ckpt; dump again"
             ),
-            Refusal::Unsigned => f.write_str(
-                "refused: --require-signature, but the image is unsigned; dump with --sign-key, or restore without --require-signature",
-            ),
-            Refusal::UntrustedSigner { key } => write!(
+            Refusal::Unsigned { required_by } => write!(
                 f,
-                "refused: --require-signature, but the image is signed by key {key}, which is not given with --trusted-key; add --trusted-key with that public key if you trust it"
+                "refused: {required_by}, but the image is unsigned; dump with --sign-key, or restore without {required_by}"
             ),
+            Refusal::UntrustedSigner { key, required_by } => write!(
+                f,
+                "refused: {required_by}, but the image is signed by the key {key}, which is not given with --trusted-key; add --trusted-key with that public key if you trust it"
+            ),
+            Refusal::UnsignedStream => f.write_str(
+                "refused: the image is an unsigned stream, so nothing says who wrote its credentials, and you hold privilege (uid 0 or capabilities); sign it at dump with --sign-key and restore with --trusted-key, or restore with --trust-unsigned-stream if you trust its sender",
+            ),
+            Refusal::CredsNotVouched { tid, components, claimed, principal } => {
+                let what = components.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+                write!(
+                    f,
+                    "refused: task {tid} claims {what} ({claimed}) that the image's author, {principal}, could not have set, and you hold privilege, so re-deriving them from your credentials would run the image's code with your privilege; if you trust the image, sign it at dump with --sign-key and restore with --trusted-key, or check it and chown it to root (mode 0600)"
+                )
+            }
             Refusal::ArchMismatch { image, host } => write!(
                 f,
                 "refused: the image was made on {image}, this host is {host}; restore it on a {image} host"
@@ -526,6 +616,10 @@ pub enum Notice {
     FilesAsCaller,
     /// Another kernel release than at dump.
     KernelDiffers { image: String, host: String },
+    /// 3.5: who vouches for the image's credentials.
+    Principal { principal: ImagePrincipal },
+    /// 3.5: a hard limit the restored identity could not set.
+    RlimitCapped { tid: i32, capped: RlimitCapped },
 }
 
 impl fmt::Display for Notice {
@@ -554,6 +648,16 @@ impl fmt::Display for Notice {
             Notice::KernelDiffers { image, host } => {
                 write!(f, "notice: the image was made on kernel {image}, this host runs {host}")
             }
+            Notice::Principal { principal } => {
+                write!(f, "notice: the image's credentials are vouched for by {principal}")
+            }
+            Notice::RlimitCapped { tid, capped } => write!(
+                f,
+                "notice: task {tid} gets hard {} {} instead of the image's {} (your own hard limit; raising it needs CAP_SYS_RESOURCE, which the restored identity lacks)",
+                rlimit_rules::resource_name(capped.resource),
+                rlimit_rules::limit_text(capped.hard),
+                rlimit_rules::limit_text(capped.image_hard)
+            ),
         }
     }
 }
@@ -593,6 +697,9 @@ pub struct TaskPlan {
     #[serde(skip)]
     pub seccomp_filters: Vec<Vec<u8>>,
     pub personality: u32,
+    /// Resource limits to set, each hard limit within what the restored
+    /// identity could set (3.5).
+    pub rlimits: Vec<Rlimit>,
 }
 
 /// How the engine carries the restore out.
@@ -625,6 +732,9 @@ pub struct RestoreVerdict {
     pub notices: Vec<Notice>,
     /// What the engine does; present exactly when allowed.
     pub plan: Option<RestorePlan>,
+    /// Who vouches for the image's credentials (absent when integrity
+    /// failed first).
+    pub principal: Option<ImagePrincipal>,
     /// The per-LSM comparison the verdict used (absent when integrity or
     /// signature failed first, since then nothing else is trusted).
     pub diff: Option<PolicyDiff>,
@@ -679,6 +789,8 @@ impl RestoreVerdict {
                 "notices": msgs(self.notices.iter().map(ToString::to_string).collect()),
             },
             "plan": self.plan,
+            "principal": self.principal,
+            "principal_text": self.principal.as_ref().map(ToString::to_string),
             "diff": self.diff,
         })
     }
@@ -767,12 +879,13 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
     let mut refusals = Vec::new();
     let mut warnings = Vec::new();
     let mut notices = Vec::new();
-    let early = |refusals: Vec<Refusal>, warnings, notices| RestoreVerdict {
+    let early = |refusals: Vec<Refusal>, warnings, notices, principal| RestoreVerdict {
         outcome: Outcome::Refused,
         refusals,
         warnings,
         notices,
         plan: None,
+        principal,
         diff: None,
     };
 
@@ -785,26 +898,54 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
             }],
             warnings,
             notices,
+            None,
         );
     }
-    // 3.1 signature.
-    match input.signature {
-        SignatureStatus::Unsigned if flags.require_signature => {
-            return early(vec![Refusal::Unsigned], warnings, notices);
-        }
-        SignatureStatus::Unsigned => {}
-        SignatureStatus::Signed { key } if flags.trusted_keys.contains(key) => {
-            notices.push(Notice::SignedByTrustedKey { key: *key });
-        }
-        SignatureStatus::Signed { key } if flags.require_signature => {
+    // 3.1 signature (`--trusted-key` requires one as `--require-signature`
+    // does).
+    let principal = ImagePrincipal::of(input.origin, input.signature, flags);
+    match (input.signature, flags.signature_required()) {
+        (SignatureStatus::Unsigned, Some(required_by)) => {
             return early(
-                vec![Refusal::UntrustedSigner { key: *key }],
+                vec![Refusal::Unsigned { required_by }],
                 warnings,
                 notices,
+                Some(principal),
             );
         }
-        SignatureStatus::Signed { key } => warnings.push(Warning::UntrustedSigner { key: *key }),
+        (SignatureStatus::Unsigned, None) => {}
+        (SignatureStatus::Signed { key }, _) if flags.trusted_keys.contains(key) => {
+            notices.push(Notice::SignedByTrustedKey { key: *key });
+        }
+        (SignatureStatus::Signed { key }, Some(required_by)) => {
+            return early(
+                vec![Refusal::UntrustedSigner {
+                    key: *key,
+                    required_by,
+                }],
+                warnings,
+                notices,
+                Some(principal),
+            );
+        }
+        (SignatureStatus::Signed { key }, None) => {
+            warnings.push(Warning::UntrustedSigner { key: *key })
+        }
     }
+    // 3.5: an unsigned stream has no known author; a caller with privilege
+    // takes its claims only with --trust-unsigned-stream.
+    notices.push(Notice::Principal {
+        principal: principal.clone(),
+    });
+    if principal == ImagePrincipal::UnknownStream && input.caller.holds_privilege() {
+        return early(
+            vec![Refusal::UnsignedStream],
+            warnings,
+            notices,
+            Some(principal),
+        );
+    }
+    let authority = owner_as_caller(principal.authority(), input.caller);
 
     let diff = PolicyDiff::compute(input.image, input.host);
     if diff.arch.0 != diff.arch.1 {
@@ -947,11 +1088,63 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
             bounded.caps.inheritable = host.inheritable;
             bounded.caps.ambient = 0;
             let mut g = creds_rules::resolve(&t.creds, &bounded, restorer.id_limits.as_ref());
+            // The bounding set is applied with the namespace's capabilities:
+            // its outcome (and any change to it) is `res`'s.
             g.applied.caps.bounding = res.applied.caps.bounding;
+            g.changes
+                .retain(|c| c.component != CredsComponent::BoundingSet);
+            g.changes.extend(
+                res.changes
+                    .iter()
+                    .filter(|c| c.component == CredsComponent::BoundingSet)
+                    .cloned(),
+            );
             g
         } else {
             res.clone()
         };
+        // 3.5: only what the image's principal could have set, too.
+        let mut grant = grant;
+        let mut from_caller =
+            creds_rules::limit_to_principal(&mut grant, &t.creds, &restorer.creds, &authority);
+        // Ids the caller could not set for the image come from the caller
+        // too: with an author other than the caller, that hands a
+        // privileged caller's identity to the image's code just the same.
+        if authority != creds_rules::PrincipalAuthority::Any {
+            for c in &grant.changes {
+                let id = matches!(
+                    c.component,
+                    CredsComponent::Uids | CredsComponent::Gids | CredsComponent::Groups
+                );
+                if id && !from_caller.contains(&c.component) {
+                    from_caller.push(c.component);
+                }
+            }
+        }
+        if !from_caller.is_empty() && input.caller.holds_privilege() {
+            refusals.push(Refusal::CredsNotVouched {
+                tid,
+                claimed: claimed_text(&t.creds, &from_caller),
+                components: from_caller,
+                principal: principal.clone(),
+            });
+        }
+        // 3.5: hard limits within what the restored identity could set.
+        let may_raise = cap::has(grant.applied.caps.permitted, cap::SYS_RESOURCE)
+            && !new_user_ns
+            && input.caller.initial_user_ns;
+        let image_limits = input
+            .rlimits
+            .iter()
+            .find(|r| r.pid == tid)
+            .map_or(&[][..], |r| &r.limits[..]);
+        let (rlimits, capped) =
+            rlimit_rules::plan_rlimits(image_limits, &input.caller.rlimits, may_raise);
+        notices.extend(
+            capped
+                .into_iter()
+                .map(|capped| Notice::RlimitCapped { tid, capped }),
+        );
         for change in &grant.changes {
             if flags.strict_creds {
                 refusals.push(Refusal::CredsNotRestorable {
@@ -1013,6 +1206,7 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
             seccomp: t.seccomp,
             seccomp_filters: t.seccomp_filters.clone(),
             personality: t.personality,
+            rlimits,
         });
     }
     if !nnp_inherited.is_empty() {
@@ -1054,8 +1248,58 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
         refusals,
         warnings,
         notices,
+        principal: Some(principal),
         diff: Some(diff),
     }
+}
+
+/// A file owner who is the caller itself demonstrably holds the caller's
+/// gids and groups too (a session may carry groups the user database does
+/// not list), so those are vouched for as well.
+fn owner_as_caller(
+    authority: creds_rules::PrincipalAuthority,
+    caller: &CallerContext,
+) -> creds_rules::PrincipalAuthority {
+    match authority {
+        creds_rules::PrincipalAuthority::Ids {
+            uid,
+            mut gids,
+            mut groups,
+        } if caller.creds.uids[..3].iter().all(|&u| u == uid) => {
+            gids.extend_from_slice(&caller.creds.gids);
+            groups.extend_from_slice(&caller.creds.groups);
+            creds_rules::PrincipalAuthority::Ids { uid, gids, groups }
+        }
+        other => other,
+    }
+}
+
+/// The image's values of `components`, for a refusal: `uids 0/0/0/0`.
+fn claimed_text(creds: &TaskCreds, components: &[CredsComponent]) -> String {
+    let ids = |v: &[u32; 4]| format!("{}/{}/{}/{}", v[0], v[1], v[2], v[3]);
+    let mut parts: Vec<String> = components
+        .iter()
+        .map(|c| match c {
+            CredsComponent::Uids => format!("uids {}", ids(&creds.uids)),
+            CredsComponent::Gids => format!("gids {}", ids(&creds.gids)),
+            _ => format!(
+                "groups {}",
+                creds
+                    .groups
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        })
+        .collect();
+    if creds.caps.permitted != 0 {
+        parts.push(format!(
+            "permitted capabilities {}",
+            cap::names(creds.caps.permitted)
+        ));
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]

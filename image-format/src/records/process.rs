@@ -78,6 +78,51 @@ pub struct ProcessRecord {
     /// is created. Tag 32 is reserved for it (kept apart from engine tags).
     #[prost(message, optional, tag = "32")]
     pub security: Option<super::security::TaskSecurityRecord>,
+    /// The modes of the terminal the task's stdio was on (absent when no
+    /// fd 0-2 was a terminal, and in images written before this field):
+    /// given back to the caller's terminal when the task is restored onto
+    /// it. Tag 40 keeps it apart from the engine's other tags.
+    #[prost(message, optional, tag = "40")]
+    pub terminal: Option<TerminalRecord>,
+}
+
+/// A terminal's modes as `ioctl(TCGETS)` and `ioctl(TIOCGWINSZ)` return them
+/// (the kernel's `struct termios` and `struct winsize`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TerminalRecord {
+    /// The stdio fd (0-2) the modes were read through.
+    #[prost(int32, tag = "1")]
+    pub fd: i32,
+    #[prost(uint32, tag = "2")]
+    pub iflag: u32,
+    #[prost(uint32, tag = "3")]
+    pub oflag: u32,
+    #[prost(uint32, tag = "4")]
+    pub cflag: u32,
+    #[prost(uint32, tag = "5")]
+    pub lflag: u32,
+    /// Line discipline (`c_line`).
+    #[prost(uint32, tag = "6")]
+    pub line: u32,
+    /// Control characters `c_cc`: exactly 19 bytes (the kernel's NCCS).
+    #[prost(bytes = "vec", tag = "7")]
+    pub cc: Vec<u8>,
+    /// Window size, when the terminal reported one.
+    #[prost(message, optional, tag = "8")]
+    pub winsize: Option<WinsizeRecord>,
+}
+
+/// `struct winsize` of TIOCGWINSZ.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WinsizeRecord {
+    #[prost(uint32, tag = "1")]
+    pub rows: u32,
+    #[prost(uint32, tag = "2")]
+    pub cols: u32,
+    #[prost(uint32, tag = "3")]
+    pub xpixel: u32,
+    #[prost(uint32, tag = "4")]
+    pub ypixel: u32,
 }
 
 /// `stack_t` of sigaltstack(2).

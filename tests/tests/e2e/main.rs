@@ -8,4 +8,5 @@ mod engine;
 mod landlock_ns;
 mod lsm;
 mod security;
+mod stdio;
 mod verdict;

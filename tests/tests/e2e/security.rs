@@ -24,7 +24,7 @@ fn s(p: &Path) -> &str {
 
 /// A temporary directory every user may enter and write (fixtures running
 /// as nobody create their output there).
-fn open_dir() -> tempfile::TempDir {
+pub(crate) fn open_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     dir
@@ -469,7 +469,7 @@ fn root_file_opened_before_dropping_privileges_needs_files_as_caller() {
 }
 
 /// The uid and gid of `TEST_USER`, created when missing.
-fn test_user() -> (u32, u32) {
+pub(crate) fn test_user() -> (u32, u32) {
     let id = |flag: &str| {
         Command::new("id")
             .args([flag, TEST_USER])
@@ -678,4 +678,317 @@ fn root_unprivileged_user_dumps_own_process_and_own_landlocked_process_is_refuse
         wait_until(LONG, || pos() > p0 + 4),
         "the copy did not continue"
     );
+}
+
+// ------------------------------------------- DESIGN 3.5: the image's principal
+
+const FX_EDIT_IMAGE: &str = env!("CARGO_BIN_EXE_fx-edit-image");
+
+/// Runs `cmd` as `TEST_USER` in `dir`, stdin on /dev/null.
+fn as_test_user(cmd: &mut Command, dir: &Path) -> std::process::Output {
+    let (uid, gid) = test_user();
+    cmd.uid(uid)
+        .gid(gid)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run as the test user")
+}
+
+/// `TEST_USER` starts a counter and dumps it (killing it) into
+/// `dir/own.img`, an unsigned image it owns. Returns the image and the PID.
+fn test_users_own_image(dir: &Path) -> (PathBuf, i32) {
+    let (uid, gid) = test_user();
+    let out = dir.join("count");
+    let mut target = Guarded::spawn(quiet(
+        Command::new(FX_COUNTER)
+            .arg(random_u64().to_string())
+            .arg(&out)
+            .uid(uid)
+            .gid(gid)
+            .current_dir(dir),
+    ));
+    assert!(
+        wait_until(LONG, || lines(&out).len() >= 3),
+        "counter did not start"
+    );
+    let img = dir.join("own.img");
+    let o = as_test_user(
+        &mut ckpt(&["dump", &target.pid.to_string(), "-o", s(&img), "--quiet"]),
+        dir,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "dump as {TEST_USER}: {}",
+        stderr(&o)
+    );
+    target
+        .wait_timeout(LONG)
+        .expect("dumped counter not killed");
+    (img, target.pid)
+}
+
+/// `TEST_USER` edits `img` into `dir/<name>` (unsigned, digests recomputed).
+fn test_user_edits(dir: &Path, img: &Path, name: &str, edits: &[&str]) -> PathBuf {
+    let edited = dir.join(name);
+    let mut cmd = Command::new(FX_EDIT_IMAGE);
+    cmd.arg(img).arg(&edited).args(edits);
+    let o = as_test_user(&mut cmd, dir);
+    assert!(o.status.success(), "fx-edit-image: {}", stderr(&o));
+    edited
+}
+
+fn chown_root(p: &Path, mode: u32) {
+    std::os::unix::fs::chown(p, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn root_restoring_a_users_image_edited_to_claim_root_is_refused() {
+    if !have_root("root_restoring_a_users_image_edited_to_claim_root_is_refused") {
+        return;
+    }
+    let (uid, _) = test_user();
+    let dir = open_dir();
+    let (own, pid) = test_users_own_image(dir.path());
+    let evil = test_user_edits(dir.path(), &own, "evil.img", &["uid0"]);
+
+    let (o, restored) = restore_detached(&evil, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(3), "must refuse: {}", stderr(&o));
+    let err = stderr(&o);
+    for want in [TEST_USER, "--sign-key", "--trusted-key", "chown"] {
+        assert!(err.contains(want), "refusal names {want}: {err}");
+    }
+    assert_eq!(restored, None, "no pidfile for a refused restore");
+    assert!(!alive(pid), "nothing runs under the image's PID");
+    // policy-diff reaches the same verdict and names the principal.
+    let o = run_ckpt(&["policy-diff", s(&evil)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    let want =
+        format!("vouched for by: the owner of the unsigned image file, uid {uid} ({TEST_USER})");
+    assert!(stdout(&o).contains(&want), "{}", stdout(&o));
+    // --strict-creds refuses as well.
+    let (o, _) = restore_detached(&evil, dir.path(), &["--strict-creds"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(!alive(pid));
+
+    // The user's own, unedited image claims the user's uid, which both
+    // root and the user could set: root restores it as that user.
+    let (o, restored) = restore_detached(&own, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "own image: {}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    let want = format!("{uid}\t{uid}\t{uid}\t{uid}");
+    assert_eq!(
+        status_field(restored, "Uid").as_deref(),
+        Some(want.as_str())
+    );
+    assert_eq!(
+        status_field(restored, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+}
+
+#[test]
+fn root_restores_a_checked_root_owned_image_as_root() {
+    if !have_root("root_restores_a_checked_root_owned_image_as_root") {
+        return;
+    }
+    let dir = open_dir();
+    let (own, _) = test_users_own_image(dir.path());
+    let evil = test_user_edits(dir.path(), &own, "evil.img", &["uid0"]);
+    // Root "checked" it and took it over: its principal is root now.
+    chown_root(&evil, 0o600);
+    let (o, restored) = restore_detached(&evil, dir.path(), &[]);
+    assert_eq!(o.status.code(), Some(0), "root-owned image: {}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    assert_eq!(status_field(restored, "Uid").as_deref(), Some("0\t0\t0\t0"));
+}
+
+#[test]
+fn root_owned_but_group_or_world_writable_image_claiming_root_is_refused() {
+    if !have_root("root_owned_but_group_or_world_writable_image_claiming_root_is_refused") {
+        return;
+    }
+    let dir = open_dir();
+    let (own, pid) = test_users_own_image(dir.path());
+    let evil = test_user_edits(dir.path(), &own, "evil.img", &["uid0"]);
+    for mode in [0o666, 0o620] {
+        chown_root(&evil, mode);
+        let (o, restored) = restore_detached(&evil, dir.path(), &[]);
+        assert_eq!(o.status.code(), Some(3), "mode {mode:o}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("writable by group or others"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(restored, None);
+        assert!(!alive(pid));
+    }
+}
+
+#[test]
+fn root_unsigned_stream_is_refused_without_trust_unsigned_stream() {
+    if !have_root("root_unsigned_stream_is_refused_without_trust_unsigned_stream") {
+        return;
+    }
+    let dir = open_dir();
+    let (own, pid) = test_users_own_image(dir.path());
+    let evil = test_user_edits(dir.path(), &own, "evil.img", &["uid0"]);
+    // As a file, root-owned, it would be root's; as a stream it has no
+    // known author.
+    chown_root(&evil, 0o600);
+    let pidfile = dir.path().join("stream.pid");
+    let stream = |extra: &[&str]| {
+        let mut args = vec!["restore", "-", "--detach", "--pidfile", s(&pidfile)];
+        args.extend_from_slice(extra);
+        ckpt(&args)
+            .stdin(std::fs::File::open(&evil).unwrap())
+            .output()
+            .unwrap()
+    };
+    let o = stream(&[]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--trust-unsigned-stream") && stderr(&o).contains("--sign-key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!pidfile.exists() && !alive(pid));
+    // policy-diff reaches the same verdict and names the principal.
+    let o = ckpt(&["policy-diff", "-"])
+        .stdin(std::fs::File::open(&evil).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stdout(&o).contains("unsigned stream"), "{}", stdout(&o));
+    // Trusting the sender explicitly restores its claims.
+    let o = stream(&["--trust-unsigned-stream"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let restored: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _k = KillOnDrop(restored);
+    assert_eq!(status_field(restored, "Uid").as_deref(), Some("0\t0\t0\t0"));
+}
+
+/// RLIMIT_NOFILE (soft, hard) of a process, from /proc/PID/limits.
+fn nofile_limits(pid: i32) -> Option<(String, String)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let f: Vec<&str> = line["Max open files".len()..].split_whitespace().collect();
+    Some((f.first()?.to_string(), f.get(1)?.to_string()))
+}
+
+#[test]
+fn root_restore_caps_a_claimed_hard_rlimit_at_what_the_restored_user_could_set() {
+    if !have_root("root_restore_caps_a_claimed_hard_rlimit_at_what_the_restored_user_could_set") {
+        return;
+    }
+    let dir = open_dir();
+    let (own, _) = test_users_own_image(dir.path());
+    let big = test_user_edits(dir.path(), &own, "big.img", &["nofile=65536"]);
+    // Root restores it with a hard limit of 4096 of its own: the restored
+    // user (no CAP_SYS_RESOURCE) could not raise it to 65536.
+    let pidfile = dir.path().join("big.pid");
+    let o = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -n 4096 && exec \"$0\" \"$@\"",
+            ckpt_bin().to_str().unwrap(),
+            "restore",
+            s(&big),
+            "--detach",
+            "--pidfile",
+            s(&pidfile),
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("RLIMIT_NOFILE 4096 instead of the image's 65536"),
+        "a notice names the capped limit: {}",
+        stderr(&o)
+    );
+    let restored: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _k = KillOnDrop(restored);
+    assert_eq!(
+        nofile_limits(restored),
+        Some(("4096".to_string(), "4096".to_string()))
+    );
+}
+
+#[test]
+fn root_trusted_key_refuses_an_unsigned_image_stripped_of_its_seccomp_filter() {
+    if !have_root("root_trusted_key_refuses_an_unsigned_image_stripped_of_its_seccomp_filter") {
+        return;
+    }
+    let (uid, gid) = test_user();
+    let dir = open_dir();
+    let key = dir.path().join("root.key");
+    let o = run_ckpt(&["keygen", "-o", s(&key)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let pubkey = dir.path().join("root.key.pub");
+    // The user's sandboxed process, dumped and signed by root (reading
+    // seccomp filters needs CAP_SYS_ADMIN), image handed to its owner.
+    let out = dir.path().join("attempts");
+    let mkdirs = dir.path().join("made");
+    std::fs::create_dir(&mkdirs).unwrap();
+    std::os::unix::fs::chown(&mkdirs, Some(uid), Some(gid)).unwrap();
+    let mut target = Guarded::spawn(quiet(
+        Command::new(FX_SECCOMP_MKDIR)
+            .arg(&mkdirs)
+            .arg(&out)
+            .uid(uid)
+            .gid(gid)
+            .current_dir(dir.path()),
+    ));
+    let pid = target.pid;
+    assert!(wait_until(LONG, || count_lines(&out, |l| l
+        .ends_with("EPERM"))
+        >= 2));
+    let signed = dir.path().join("signed.img");
+    let o = run_ckpt(&[
+        "dump",
+        &pid.to_string(),
+        "-o",
+        s(&signed),
+        "--sign-key",
+        s(&key),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    target
+        .wait_timeout(LONG)
+        .expect("dumped process not killed");
+    std::os::unix::fs::chown(&signed, Some(uid), Some(gid)).unwrap();
+    // The owner strips the filter and no_new_privs (the result is unsigned).
+    let stripped = test_user_edits(dir.path(), &signed, "stripped.img", &["strip-confinement"]);
+
+    let trusted = ["--trusted-key", s(&pubkey)];
+    let (o, restored) = restore_detached(&stripped, dir.path(), &trusted);
+    assert_eq!(o.status.code(), Some(3), "must refuse: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--trusted-key") && stderr(&o).contains("unsigned"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(restored, None);
+    assert!(!alive(pid));
+    // The signed original restores, confined as it was.
+    let (o, restored) = restore_detached(&signed, dir.path(), &trusted);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let restored = restored.expect("pidfile");
+    let _k = KillOnDrop(restored);
+    assert_eq!(status_field(restored, "Seccomp").as_deref(), Some("2"));
+    assert_eq!(status_field(restored, "NoNewPrivs").as_deref(), Some("1"));
 }

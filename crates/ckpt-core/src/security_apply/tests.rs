@@ -143,6 +143,7 @@ fn nobody_plan() -> TaskPlan {
         no_new_privs: true,
         seccomp: SeccompMode::Disabled,
         seccomp_filters: vec![],
+        rlimits: vec![],
         personality: 0,
     }
 }

@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::creds_rules::{securebits, CredsComponent, CredsRule};
+use crate::principal::ImagePrincipal;
 use crate::profile::{Digest, LsmEntry, PolicyComponent, PolicyFingerprint};
 use crate::task::CapSets;
 
@@ -80,6 +81,7 @@ fn root_caller() -> CallerContext {
         no_new_privs: false,
         initial_user_ns: true,
         id_limits: None,
+        rlimits: vec![nofile(1024, 4096)],
     }
 }
 
@@ -94,6 +96,7 @@ fn user_caller(uid: u32) -> CallerContext {
         no_new_privs: false,
         initial_user_ns: true,
         id_limits: None,
+        rlimits: vec![nofile(1024, 4096)],
     }
 }
 
@@ -137,7 +140,36 @@ struct Case {
     caller: CallerContext,
     integrity: IntegrityStatus,
     signature: SignatureStatus,
+    origin: ImageOrigin,
+    rlimits: Vec<ProcessRlimits>,
     flags: RestoreFlags,
+}
+
+const RLIMIT_NOFILE: u32 = 7;
+
+fn nofile(soft: u64, hard: u64) -> Rlimit {
+    Rlimit {
+        resource: RLIMIT_NOFILE,
+        soft,
+        hard,
+    }
+}
+
+fn owner(uid: u32) -> crate::principal::FileOwner {
+    crate::principal::FileOwner {
+        uid,
+        name: Some(format!("user{uid}")),
+        gid: Some(uid),
+        groups: vec![uid],
+    }
+}
+
+/// An image file owned by `uid` with mode `mode`.
+fn file_of(uid: u32, mode: u32) -> ImageOrigin {
+    ImageOrigin::File {
+        owner: owner(uid),
+        mode,
+    }
 }
 
 impl Case {
@@ -153,6 +185,9 @@ impl Case {
             caller: root_caller(),
             integrity: IntegrityStatus::Ok,
             signature: SignatureStatus::Unsigned,
+            // Root's own image file: its principal may set anything.
+            origin: file_of(0, 0o600),
+            rlimits: Vec::new(),
             flags: RestoreFlags::default(),
         }
     }
@@ -166,6 +201,8 @@ impl Case {
             labels: &validity,
             integrity: &self.integrity,
             signature: &self.signature,
+            origin: &self.origin,
+            rlimits: &self.rlimits,
             flags: &self.flags,
         })
     }
@@ -485,7 +522,12 @@ fn rule_3_1_require_signature_refuses_unsigned_and_untrusted() {
     c.host = profile(&[("apparmor", "aa")]); // would refuse later, must not be reached
     c.flags.keep_lsm = true;
     let v = c.decide();
-    assert_eq!(v.refusals, [Refusal::Unsigned]);
+    assert_eq!(
+        v.refusals,
+        [Refusal::Unsigned {
+            required_by: SignatureRequirement::RequireSignature
+        }]
+    );
     assert_eq!(v.exit_code(), 3);
     assert!(v.refusals[0].to_string().contains("--sign-key"));
 
@@ -493,8 +535,20 @@ fn rule_3_1_require_signature_refuses_unsigned_and_untrusted() {
     c.signature = SignatureStatus::Signed { key: k1 };
     c.flags.trusted_keys = vec![k2];
     let v = c.decide();
-    assert_eq!(v.refusals, [Refusal::UntrustedSigner { key: k1 }]);
-    assert!(v.refusals[0].to_string().contains(&"01".repeat(32)));
+    assert_eq!(
+        v.refusals,
+        [Refusal::UntrustedSigner {
+            key: k1,
+            required_by: SignatureRequirement::RequireSignature
+        }]
+    );
+    // The key is named by the fingerprint keygen and inspect print.
+    let text = v.refusals[0].to_string();
+    assert!(
+        text.contains(&image_format::keys::fingerprint_of(&[1; 32])),
+        "{text}"
+    );
+    assert!(!text.contains(&"01".repeat(32)), "{text}");
 
     let mut c = Case::new();
     c.flags.require_signature = true;
@@ -1049,4 +1103,305 @@ fn report_text_shows_the_diff_then_the_verdict() {
         "{}",
         v.report_text()
     );
+}
+
+// ------------------------------------------------ 3.5: the image's principal
+
+fn uid0_full_caps() -> TaskCreds {
+    root_creds()
+}
+
+#[test]
+fn rule_3_5_root_refuses_a_users_unsigned_image_claiming_root() {
+    let mut c = Case::new();
+    c.origin = file_of(1000, 0o600);
+    c.tasks[0].creds = uid0_full_caps();
+    let v = c.decide();
+    assert!(
+        refused_with(&v, |r| matches!(
+            r,
+            Refusal::CredsNotVouched { tid: 4242, components, .. }
+                if components.contains(&CredsComponent::Uids)
+        )),
+        "{v}"
+    );
+    let text = v.refusals[0].to_string();
+    for want in [
+        "uid 1000 (user1000)",
+        "--sign-key",
+        "--trusted-key",
+        "chown",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert_eq!(v.exit_code(), 3);
+    assert!(matches!(
+        v.principal,
+        Some(ImagePrincipal::FileOwner { ref owner }) if owner.uid == 1000
+    ));
+    // --strict-creds refuses too (it never re-derives).
+    c.flags.strict_creds = true;
+    assert!(!c.decide().allowed());
+}
+
+#[test]
+fn rule_3_5_root_restores_a_users_image_as_that_user() {
+    let mut c = Case::new();
+    c.origin = file_of(1000, 0o600);
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let t = &v.plan.as_ref().unwrap().tasks[0];
+    assert_eq!(t.creds.uids, [1000; 4]);
+    assert!(t.creds_from_image);
+    // Capabilities the owner could not hold are dropped (and named).
+    c.tasks[0].creds.caps.permitted = 1 << 12;
+    c.tasks[0].creds.caps.effective = 1 << 12;
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let t = &v.plan.as_ref().unwrap().tasks[0];
+    assert_eq!((t.creds.caps.permitted, t.creds.caps.effective), (0, 0));
+    assert_eq!(t.creds.uids, [1000; 4]);
+    assert!(v.notices.iter().any(|n| matches!(
+        n,
+        Notice::CredsRederived { change, .. } if change.rule == CredsRule::NotVouched
+    )));
+    c.flags.strict_creds = true;
+    assert!(refused_with(&c.decide(), |r| matches!(
+        r,
+        Refusal::CredsNotRestorable { .. }
+    )));
+}
+
+#[test]
+fn rule_3_5_root_owned_image_may_claim_root_unless_writable_by_others() {
+    let mut c = Case::new();
+    c.tasks[0].creds = uid0_full_caps();
+    c.origin = file_of(0, 0o600);
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(v.plan.unwrap().tasks[0].creds, uid0_full_caps());
+    for mode in [0o620, 0o606, 0o666] {
+        c.origin = file_of(0, mode);
+        let v = c.decide();
+        assert!(
+            refused_with(&v, |r| matches!(
+                r,
+                Refusal::CredsNotVouched {
+                    principal: ImagePrincipal::Nobody { .. },
+                    ..
+                }
+            )),
+            "{mode:o}: {v}"
+        );
+        assert!(v.refusals[0]
+            .to_string()
+            .contains("writable by group or others"));
+    }
+    // Nobody vouches for a user's uid either, when root restores.
+    c.tasks[0].creds = user_creds(1000);
+    assert!(!c.decide().allowed());
+}
+
+#[test]
+fn rule_3_5_trusted_signer_vouches_as_the_caller() {
+    let mut c = Case::new();
+    let key = SignerKey([3; 32]);
+    c.origin = file_of(1000, 0o666);
+    c.tasks[0].creds = uid0_full_caps();
+    c.signature = SignatureStatus::Signed { key };
+    c.flags.trusted_keys = vec![key];
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(v.principal, Some(ImagePrincipal::TrustedSigner { key }));
+    assert_eq!(v.plan.unwrap().tasks[0].creds.uids, [0; 4]);
+}
+
+#[test]
+fn rule_3_5_unsigned_stream_needs_trust_from_a_privileged_caller() {
+    let mut c = Case::new();
+    c.origin = ImageOrigin::Stream;
+    let v = c.decide();
+    assert!(
+        refused_with(&v, |r| matches!(r, Refusal::UnsignedStream)),
+        "{v}"
+    );
+    assert!(v.refusals[0]
+        .to_string()
+        .contains("--trust-unsigned-stream"));
+    assert_eq!(v.exit_code(), 3);
+    c.flags.trust_unsigned_stream = true;
+    c.tasks[0].creds = uid0_full_caps();
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(v.principal, Some(ImagePrincipal::TrustedStream));
+    // An unprivileged caller restores a stream as itself.
+    let mut c = Case::new();
+    c.origin = ImageOrigin::Stream;
+    c.caller = user_caller(1000);
+    c.caller.creds.caps = CapSets {
+        bounding: cap::FULL_SET,
+        ..Default::default()
+    };
+    c.flags.pid_ns = true;
+    c.tasks[0].creds = uid0_full_caps();
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let t = &v.plan.as_ref().unwrap().tasks[0];
+    assert_eq!(t.creds.uids, [1000; 4]);
+    assert_eq!(t.creds.caps.permitted, 0);
+}
+
+#[test]
+fn rule_3_5_unprivileged_caller_re_derives_from_itself_for_an_unvouched_image() {
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.caller.creds.caps = CapSets {
+        bounding: cap::FULL_SET,
+        ..Default::default()
+    };
+    c.flags.pid_ns = true;
+    c.origin = file_of(2000, 0o666);
+    c.tasks[0].creds = user_creds(2000);
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(v.plan.unwrap().tasks[0].creds.uids, [1000; 4]);
+}
+
+#[test]
+fn rule_3_5_trusted_key_refuses_unsigned_and_untrusted_images() {
+    let mut c = Case::new();
+    let key = SignerKey([5; 32]);
+    c.flags.trusted_keys = vec![key];
+    // An owner's image whose seccomp filter and no_new_privs were stripped
+    // looks like any unsigned image: refused because a key was named.
+    c.origin = file_of(1000, 0o600);
+    let v = c.decide();
+    assert_eq!(
+        v.refusals,
+        [Refusal::Unsigned {
+            required_by: SignatureRequirement::TrustedKey
+        }]
+    );
+    assert!(v.refusals[0].to_string().contains("--trusted-key"));
+    c.signature = SignatureStatus::Signed {
+        key: SignerKey([6; 32]),
+    };
+    assert!(refused_with(&c.decide(), |r| matches!(
+        r,
+        Refusal::UntrustedSigner {
+            required_by: SignatureRequirement::TrustedKey,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn rule_3_5_hard_rlimits_are_capped_for_an_identity_without_cap_sys_resource() {
+    let mut c = Case::new();
+    c.origin = file_of(1000, 0o600);
+    c.rlimits = vec![ProcessRlimits {
+        pid: 4242,
+        limits: vec![nofile(1 << 20, 1 << 20)],
+    }];
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(
+        v.plan.as_ref().unwrap().tasks[0].rlimits,
+        [nofile(4096, 4096)]
+    );
+    let n = v
+        .notices
+        .iter()
+        .find(|n| matches!(n, Notice::RlimitCapped { .. }))
+        .expect("a notice names the capped limit");
+    assert!(n.to_string().contains("RLIMIT_NOFILE 4096"), "{n}");
+    // Root's own image restored as root keeps its limits.
+    c.origin = file_of(0, 0o600);
+    c.tasks[0].creds = uid0_full_caps();
+    let v = c.decide();
+    assert_eq!(
+        v.plan.as_ref().unwrap().tasks[0].rlimits,
+        [nofile(1 << 20, 1 << 20)]
+    );
+}
+
+#[test]
+fn bounding_set_restored_in_a_new_user_namespace_is_not_reported_as_lost() {
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.caller.creds.caps = CapSets {
+        bounding: cap::FULL_SET,
+        ..Default::default()
+    };
+    c.flags.pid_ns = true;
+    c.flags.strict_creds = true;
+    c.origin = file_of(1000, 0o600);
+    c.tasks[0].creds.caps.bounding = 1 << 10;
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(
+        v.plan.as_ref().unwrap().tasks[0].creds.caps.bounding,
+        1 << 10
+    );
+    assert!(
+        !v.to_string().contains("bounding set"),
+        "no notice about the bounding set: {v}"
+    );
+}
+
+#[test]
+fn json_and_text_show_the_principal() {
+    let mut c = Case::new();
+    c.origin = file_of(1000, 0o600);
+    let v = c.decide();
+    assert!(v
+        .to_string()
+        .contains("vouched for by the owner of the unsigned image file, uid 1000"));
+    let j = v.to_json();
+    assert_eq!(j["principal"]["principal"], "file_owner");
+    assert!(j["principal_text"].as_str().unwrap().contains("uid 1000"));
+}
+
+#[test]
+fn rule_3_5_an_owner_who_is_the_caller_vouches_for_the_callers_groups() {
+    // A user whose ckpt has CAP_CHECKPOINT_RESTORE (so holds privilege)
+    // restores its own image; its session has group 4000, which the user
+    // database does not list.
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.caller.creds.groups = vec![1000, 4000];
+    c.origin = file_of(1000, 0o600);
+    c.tasks[0].creds.groups = vec![1000, 4000];
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert!(v.plan.unwrap().tasks[0].creds_from_image);
+    // Another owner's image claiming that group is not vouched.
+    c.origin = file_of(2000, 0o600);
+    c.tasks[0].creds = user_creds(2000);
+    c.tasks[0].creds.groups = vec![2000, 4000];
+    assert!(!c.decide().allowed());
+}
+
+#[test]
+fn rule_3_5_a_privileged_caller_does_not_lend_its_ids_to_another_authors_image() {
+    // The owner (2000) vouches for its own ids, but this caller cannot set
+    // them (no CAP_SETUID) and holds a capability: its own uid would run
+    // the image's code, so refused; an unprivileged caller gets its ids.
+    let mut c = Case::new();
+    c.caller = user_caller(1000);
+    c.origin = file_of(2000, 0o600);
+    c.tasks[0].creds = user_creds(2000);
+    let v = c.decide();
+    assert!(
+        refused_with(&v, |r| matches!(r, Refusal::CredsNotVouched { .. })),
+        "{v}"
+    );
+    c.caller.creds.caps = CapSets {
+        bounding: cap::FULL_SET,
+        ..Default::default()
+    };
+    c.flags.pid_ns = true;
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(v.plan.unwrap().tasks[0].creds.uids, [1000; 4]);
 }
