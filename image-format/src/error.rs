@@ -122,7 +122,7 @@ pub enum FormatError {
     #[error("the image signature by key {fingerprint} does not verify: the image was modified after signing or the signature is damaged; do not restore this image")]
     BadSignature { fingerprint: String },
     /// A signature is required but the image has none.
-    #[error("the image is not signed and a signature is required (--require-signature): sign it at dump time with --sign-key")]
+    #[error("the image is unsigned and a signature is required (--require-signature or --trusted-key): sign it at dump time with --sign-key and restore it with --trusted-key")]
     Unsigned,
     /// The image is signed by a key that is not trusted.
     #[error("the image is signed by key {fingerprint}, which is not among the trusted keys (--trusted-key): pass that key's .pub file with --trusted-key if you trust it")]

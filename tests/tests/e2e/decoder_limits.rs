@@ -185,7 +185,7 @@ fn amplifying_images_are_refused_fast_and_in_bounded_memory() {
         &key_pub,
         "16 MiB process record",
         "ProcessRecord.vmas has more than 65536",
-        "not signed",
+        "unsigned",
     );
 
     // 64 MiB process record: over the size limit, refused from the table.
