@@ -87,11 +87,21 @@ pub struct FrozenTask {
 
 impl FrozenTask {
     pub fn freeze(pid: i32) -> Result<FrozenTask, DumpError> {
-        let tracee = Tracee::seize(pid).map_err(|source| DumpError::Freeze { pid, source })?;
+        crate::dump_refusals::check_not_stopped(pid)?;
+        let tracee = Tracee::seize(pid).map_err(|source| match source {
+            crate::ptrace::TraceError::GroupStopped { .. } => {
+                crate::dump_refusals::stopped_refusal(pid)
+            }
+            source => DumpError::Freeze { pid, source },
+        })?;
+        // The originals are kept from the first moment, so that whatever
+        // fails later, the task gets exactly these back.
+        let orig_regs = tracee.regs().ok();
+        let orig_mask = tracee.get_sigmask().ok();
         Ok(FrozenTask {
             tracee: Some(tracee),
-            orig_regs: None,
-            orig_mask: None,
+            orig_regs,
+            orig_mask,
         })
     }
 
@@ -104,6 +114,17 @@ impl FrozenTask {
         let mask = self.orig_mask.take();
         let t = self.tracee();
         if let Some(r) = regs {
+            // A signal deliverable at detach runs through the kernel's
+            // restart logic with the original registers; otherwise the
+            // task leaves a system-call-exit stop, where that logic does
+            // not run, and gets its outcome directly.
+            let deliverable =
+                mask.is_some_and(|m| crate::dump_refusals::pending_signals(t.pid()) & !m != 0);
+            let r = if deliverable {
+                r
+            } else {
+                crate::ptrace::kernel_resume_regs(&r)
+            };
             t.set_regs(&r)?;
         }
         if let Some(m) = mask {
@@ -174,6 +195,7 @@ pub fn collect(
             });
         }
     }
+    crate::dump_refusals::check_task(pid, proc, &status)?;
     // Filter mode is captured by `security_dump`; strict mode is refused.
     match procfs::status_field(&status, "Seccomp") {
         Some("0") | Some("2") | None => {}
@@ -318,6 +340,7 @@ pub fn collect(
         "personality",
         t.syscall(libc::SYS_personality, &[0xffff_ffff]),
     )? as u32;
+    let attrs = crate::task_attrs::capture(t, pid, scratch, proc)?;
     let terminal = stdio_terminal(t, pid, scratch)?;
     inj(pid, "munmap", t.syscall(libc::SYS_munmap, &[scratch, PAGE]))?;
     frozen
@@ -332,10 +355,9 @@ pub fn collect(
         .map_err(|e| DumpError::Unsupported { pid, what: e })?;
     // smaps adds the VM flags maps does not show; without it (an old
     // kernel) the flags are taken as clear.
-    let vmflags = proc
-        .read_text("smaps")
-        .map(|t| procfs::parse_smaps_vmflags(&t))
-        .unwrap_or_default();
+    let smaps = proc.read_text("smaps").unwrap_or_default();
+    let vmflags = procfs::parse_smaps_vmflags(&smaps);
+    let may_write = procfs::smaps_with_flag(&smaps, "mw");
     let mut vmas = Vec::with_capacity(maps.len());
     for m in &maps {
         let backing = classify(m).map_err(|what| DumpError::Unsupported { pid, what })?;
@@ -347,6 +369,7 @@ pub fn collect(
             growsdown: m.name == "[stack]",
             madvise: vmflags.get(&m.start).copied().unwrap_or(0),
             backing,
+            may_write: may_write.contains(&m.start),
             name: m.name.clone(),
             offset: m.offset,
             dev: m.dev,
@@ -366,6 +389,10 @@ pub fn collect(
             let pm = proc
                 .pagemap(v.start + done as u64 * PAGE, n)
                 .map_err(proc_err(pid, "pagemap"))?;
+            if let Some(i) = pm.iter().position(|&e| crate::dump_refusals::is_guard(e)) {
+                let addr = v.start + (done + i) as u64 * PAGE;
+                return Err(crate::dump_refusals::guard_refusal(pid, addr));
+            }
             let sub = Vma {
                 start: v.start + done as u64 * PAGE,
                 ..v.clone()
@@ -442,6 +469,7 @@ pub fn collect(
         rseq,
         fds,
         pipes,
+        attrs: Some(attrs),
         security,
         terminal,
     };
@@ -539,11 +567,11 @@ fn collect_fds(
         let link = proc
             .read_link(&format!("fd/{fd}"))
             .map_err(proc_err(pid, "fd"))?;
-        let info = procfs::parse_fdinfo(
-            &proc
-                .read_text(&format!("fdinfo/{fd}"))
-                .map_err(proc_err(pid, "fdinfo"))?,
-        );
+        let info_text = proc
+            .read_text(&format!("fdinfo/{fd}"))
+            .map_err(proc_err(pid, "fdinfo"))?;
+        crate::dump_refusals::check_fd(pid, fd, &link, &info_text)?;
+        let info = procfs::parse_fdinfo(&info_text);
         let unsupported = |what: String| DumpError::UnsupportedFd { pid, fd, what };
         if let Some(ino) = link
             .strip_prefix("pipe:[")
@@ -572,12 +600,8 @@ fn collect_fds(
                 what: format!("fd {fd} is a Landlock ruleset, so it may be inside a Landlock domain ckpt cannot capture"),
             });
         }
-        if let Some(kind) = link.strip_prefix("anon_inode:") {
-            let kind = kind.trim_matches(|c| c == '[' || c == ']');
-            return Err(unsupported(kind.to_string()));
-        }
         if !link.starts_with('/') {
-            return Err(unsupported(link));
+            return Err(unsupported(format!("unknown fd target {link}")));
         }
         if link.ends_with(" (deleted)") {
             return Err(unsupported(format!("deleted file {link}")));
@@ -663,7 +687,17 @@ fn collect_fds(
                     fd: reader,
                     what: format!("pipe whose buffered bytes cannot be read ({e})"),
                 })?;
-                pipes.push(PipeState { ino: *ino, data });
+                let capacity =
+                    pipe_capacity(pid, reader).map_err(|e| DumpError::UnsupportedFd {
+                        pid,
+                        fd: reader,
+                        what: format!("pipe whose capacity cannot be read ({e})"),
+                    })?;
+                pipes.push(PipeState {
+                    ino: *ino,
+                    data,
+                    capacity,
+                });
             }
         } else if *fd <= 2 {
             if let Some(o) = fds.iter_mut().find(|o| o.fd == *fd) {
@@ -707,6 +741,17 @@ fn pipe_held_elsewhere(pid: i32, ino: u64) -> bool {
                 })
                 .unwrap_or(false)
         })
+}
+
+/// The capacity of the pipe behind fd `fd` of `pid` (F_GETPIPE_SZ on a
+/// reopened read end: the capacity belongs to the pipe, not to an fd).
+fn pipe_capacity(pid: i32, fd: i32) -> std::io::Result<u32> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/{pid}/fd/{fd}"))?;
+    let n = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
+    Ok(n as u32)
 }
 
 fn peek_pipe(pid: i32, fd: i32) -> std::io::Result<Vec<u8>> {
@@ -855,6 +900,7 @@ mod tests {
             growsdown: false,
             madvise: 0,
             backing,
+            may_write: false,
             name: String::new(),
             offset: 0,
             dev: 0,

@@ -43,6 +43,14 @@ pub enum DumpError {
     UnsupportedFd { pid: i32, fd: i32, what: String },
     #[error("cannot dump pid {pid}: {what} (not supported yet)")]
     Unsupported { pid: i32, what: String },
+    /// State ckpt cannot restore yet (`dump_refusals`), found before the
+    /// target was touched: `what` names the object, `way_out` what to do.
+    #[error("cannot dump pid {pid}: {what}; {way_out}")]
+    Refused {
+        pid: i32,
+        what: String,
+        way_out: String,
+    },
     #[error("refusing to dump pid {pid}: {what}; restoring it would drop that confinement")]
     Confinement { pid: i32, what: String },
     #[error("cannot read memory {start:#x}-{end:#x} of pid {pid}: {source}")]

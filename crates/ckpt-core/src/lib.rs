@@ -12,8 +12,12 @@
 #![deny(unsafe_code)]
 
 pub mod bench;
+#[cfg(test)]
+mod coverage;
 pub mod dump;
+pub mod dump_refusals;
 pub mod error;
+pub mod fd_placement;
 pub mod landlock_probe;
 pub mod model;
 pub mod persist;
@@ -28,6 +32,7 @@ pub mod security_restore;
 pub mod stdio_handover;
 mod sys;
 mod sys_security;
+pub mod task_attrs;
 pub mod task_security;
 pub mod terminal;
 pub mod validate;

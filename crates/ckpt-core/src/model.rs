@@ -35,6 +35,10 @@ pub struct Vma {
     /// as separate as they were (the kernel merges VMAs whose flags agree).
     pub madvise: u32,
     pub backing: VmaBacking,
+    /// VM_MAYWRITE (smaps `mw`): for a shared file mapping, its file was
+    /// open for writing, so it may be mprotect-ed writable; the file is
+    /// reopened read-write for it.
+    pub may_write: bool,
     pub name: String,
     pub offset: u64,
     pub dev: u64,
@@ -133,6 +137,29 @@ pub enum FdTarget {
     InheritedStdio,
 }
 
+impl FdTarget {
+    /// Every kind's name, as docs/state-coverage.md lists it.
+    pub const KIND_NAMES: [&'static str; 5] = [
+        "regular file",
+        "directory",
+        "character device",
+        "pipe",
+        "inherited stdio",
+    ];
+
+    /// This fd's kind name (exhaustive: a new variant needs a name, and
+    /// the coverage test then needs a row in docs/state-coverage.md).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            FdTarget::RegularFile(_) => Self::KIND_NAMES[0],
+            FdTarget::Directory(_) => Self::KIND_NAMES[1],
+            FdTarget::CharDevice { .. } => Self::KIND_NAMES[2],
+            FdTarget::Pipe { .. } => Self::KIND_NAMES[3],
+            FdTarget::InheritedStdio => Self::KIND_NAMES[4],
+        }
+    }
+}
+
 /// One open fd.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenFd {
@@ -150,6 +177,8 @@ pub struct OpenFd {
 pub struct PipeState {
     pub ino: u64,
     pub data: Vec<u8>,
+    /// Capacity in bytes (F_GETPIPE_SZ); 0 when unknown (older images).
+    pub capacity: u32,
 }
 
 /// Everything recorded about one single-threaded task.
@@ -178,6 +207,9 @@ pub struct ProcessState {
     pub rseq: Option<Rseq>,
     pub fds: Vec<OpenFd>,
     pub pipes: Vec<PipeState>,
+    /// prctl flags, oom_score_adj, loginuid and interval timers; `None`
+    /// for an image written before they were recorded (nothing is set).
+    pub attrs: Option<crate::task_attrs::TaskAttrs>,
     /// Credentials, labels, no_new_privs, seccomp mode and filters,
     /// securebits (the shared lsm-labels type, stored as TaskSecurityRecord).
     pub security: lsm_labels::TaskSecurity,

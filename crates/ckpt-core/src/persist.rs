@@ -131,6 +131,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
                 shared: v.shared,
                 growsdown: v.growsdown,
                 madvise: v.madvise,
+                may_write: v.may_write,
                 kind: match v.backing {
                     VmaBacking::Anonymous => rec::VmaKind::Anonymous,
                     VmaBacking::FilePrivate => rec::VmaKind::FilePrivate,
@@ -224,6 +225,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
             .map(|p| rec::PipeRecord {
                 ino: p.ino,
                 data: p.data.clone(),
+                capacity: (p.capacity != 0).then_some(p.capacity),
             })
             .collect(),
         no_new_privs: s.no_new_privs,
@@ -232,8 +234,70 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
             .map(|(sp, flags, size)| rec::SigaltstackRecord { sp, flags, size }),
         security: Some(s.security.to_record()),
         vdso_sha256: s.vdso_sha256.clone(),
+        attrs: s.attrs.as_ref().map(attrs_to_record),
         terminal: s.terminal.as_ref().map(|t| t.to_record()),
     }
+}
+
+fn attrs_to_record(a: &crate::task_attrs::TaskAttrs) -> rec::TaskAttrsRecord {
+    rec::TaskAttrsRecord {
+        dumpable: a.dumpable,
+        child_subreaper: a.child_subreaper,
+        thp_disable: a.thp_disable,
+        pdeathsig: a.pdeathsig,
+        timer_slack_ns: a.timer_slack_ns,
+        oom_score_adj: a.oom_score_adj,
+        loginuid: a.loginuid,
+        itimers: a
+            .itimers
+            .iter()
+            .map(|t| rec::ItimerRecord {
+                which: t.which,
+                interval_us: t.interval_us,
+                value_us: t.value_us,
+            })
+            .collect(),
+        membarrier: a.membarrier,
+    }
+}
+
+/// Longest interval timer accepted (the kernel's limit is far beyond any
+/// real use; this bounds what a crafted image may ask for): 100 years.
+const MAX_TIMER_US: u64 = 100 * 365 * 24 * 3600 * 1_000_000;
+
+fn attrs_from_record(r: &rec::TaskAttrsRecord) -> Result<crate::task_attrs::TaskAttrs, String> {
+    use crate::task_attrs::{TaskAttrs, TimerState};
+    if r.dumpable > 2 || r.pdeathsig > 64 || !(-1000..=1000).contains(&r.oom_score_adj) {
+        return Err(format!(
+            "task attributes out of range (dumpable {}, pdeathsig {}, oom_score_adj {})",
+            r.dumpable, r.pdeathsig, r.oom_score_adj
+        ));
+    }
+    if r.itimers.len() > 3 {
+        return Err("more than three interval timers".into());
+    }
+    let mut itimers = Vec::with_capacity(r.itimers.len());
+    for t in &r.itimers {
+        if t.which > 2 || t.interval_us > MAX_TIMER_US || t.value_us > MAX_TIMER_US {
+            return Err(format!("interval timer {} is out of range", t.which));
+        }
+        itimers.push(TimerState {
+            which: t.which,
+            interval_us: t.interval_us,
+            value_us: t.value_us,
+        });
+    }
+    Ok(TaskAttrs {
+        dumpable: r.dumpable,
+        child_subreaper: r.child_subreaper,
+        thp_disable: r.thp_disable,
+        pdeathsig: r.pdeathsig,
+        timer_slack_ns: r.timer_slack_ns,
+        oom_score_adj: r.oom_score_adj,
+        loginuid: r.loginuid,
+        itimers,
+        membarrier: r.membarrier & (16 | 64 | 256),
+    })
 }
 
 /// The live form of a stored process, validated against the length of its
@@ -283,6 +347,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             growsdown: v.growsdown,
             madvise: v.madvise & 0x1f,
             backing,
+            may_write: v.may_write,
             name: v.name.clone(),
             offset: v.offset,
             dev: v.dev,
@@ -368,6 +433,11 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
         if p.data.len() > 1 << 20 {
             return Err(format!("pipe {} holds more than 1 MiB", p.ino));
         }
+        // The kernel's limit is /proc/sys/fs/pipe-max-size (1 MiB by
+        // default); 1 GiB bounds what a crafted image may ask for.
+        if p.capacity.is_some_and(|c| c > 1 << 30) {
+            return Err(format!("pipe {} claims a capacity above 1 GiB", p.ino));
+        }
     }
     let mm = r.mm.clone().unwrap_or_default();
     let security = lsm_labels::TaskSecurity::from_record(
@@ -429,6 +499,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             len: x.len,
             sig: x.sig,
         }),
+        attrs: r.attrs.as_ref().map(attrs_from_record).transpose()?,
         fds,
         pipes: r
             .pipes
@@ -436,6 +507,7 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             .map(|p| PipeState {
                 ino: p.ino,
                 data: p.data.clone(),
+                capacity: p.capacity.unwrap_or(0),
             })
             .collect(),
         security,

@@ -61,6 +61,30 @@ pub fn parse_smaps_vmflags(text: &str) -> std::collections::HashMap<u64, u32> {
     out
 }
 
+/// Start addresses of the mappings in /proc/PID/smaps whose `VmFlags:`
+/// line has the mnemonic `flag` (e.g. `mw`, may write: a shared file
+/// mapping whose file was opened for writing).
+pub fn smaps_with_flag(text: &str, flag: &str) -> std::collections::HashSet<u64> {
+    let mut out = std::collections::HashSet::new();
+    let mut current: Option<u64> = None;
+    for line in text.lines() {
+        if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if let Some(start) = current.take() {
+                if flags.split_whitespace().any(|f| f == flag) {
+                    out.insert(start);
+                }
+            }
+        } else if let Some((range, _)) = line.split_once(' ') {
+            if let Some((a, b)) = range.split_once('-') {
+                if let (Ok(a), Ok(_)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                    current = Some(a);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parse /proc/PID/maps. Malformed lines are an error naming the line.
 pub fn parse_maps(text: &str) -> Result<Vec<MapsEntry>, String> {
     let mut out = Vec::new();
@@ -294,6 +318,15 @@ VmFlags: rd wr mr mw me ac
 Size:                132 kB
 VmFlags: rd wr mr mw me gd ac dd dc wf hg
 ";
+
+    #[test]
+    fn may_write_flag_is_found_per_mapping() {
+        let t = "7f0000000000-7f0000001000 r--s 00000000 08:01 5 /tmp/f\nSize: 4 kB\nVmFlags: rd sh mr mw me ms\n\
+                 7f0000002000-7f0000003000 r--s 00000000 08:01 6 /tmp/g\nVmFlags: rd sh mr me ms\n";
+        let s = super::smaps_with_flag(t, "mw");
+        assert!(s.contains(&0x7f00_0000_0000));
+        assert!(!s.contains(&0x7f00_0000_2000));
+    }
 
     #[test]
     fn vmflags_are_keyed_by_start_and_decoded() {

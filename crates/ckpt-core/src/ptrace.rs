@@ -1,7 +1,17 @@
 //! The tracer seam: freezing a task with ptrace and running system calls
 //! inside it ("syscall injection") by pointing its instruction pointer at a
-//! `syscall` instruction (0f 05) of its own `[vdso]` and single-stepping it.
+//! `syscall` instruction (0f 05) of its own `[vdso]` and running it between
+//! a system-call-entry and a system-call-exit stop (PTRACE_SYSCALL).
 //! No code bytes are ever written into a task.
+//!
+//! Why not single-stepping: a single step ends with a SIGTRAP the kernel
+//! forces on the task (`force_sig_info`), which merges with a SIGTRAP the
+//! task had pending (consuming it) and, because ckpt blocks every signal
+//! while it works, resets the task's SIGTRAP handler to SIG_DFL. System-call
+//! stops are no signals: the task's pending signals, their order and its
+//! dispositions stay exactly as they were. A real signal that still stops
+//! the task meanwhile (only SIGSTOP can: all others are blocked) is kept
+//! and handed back to it when ckpt detaches.
 //!
 //! `Tracer` is the interface the dump and restore logic use; `Tracee` is the
 //! real implementation over ptrace, and tests use a recording fake.
@@ -38,6 +48,10 @@ pub enum TraceError {
     },
     #[error("pid {pid} has no [vdso] with a syscall instruction to borrow")]
     NoSyscallInsn { pid: i32 },
+    #[error("pid {pid} received signal {signal} while ckpt was working in it (the signal is kept and handed back to it); retry when it is done with signals")]
+    SignalDuringInjection { pid: i32, signal: i32 },
+    #[error("pid {pid} is stopped (SIGSTOP or job control), and a stopped process cannot be restored stopped yet; continue it with `kill -CONT {pid}` first")]
+    GroupStopped { pid: i32 },
 }
 
 /// What the dump and restore logic need from a stopped task.
@@ -72,22 +86,35 @@ pub struct Tracee {
     syscall_ip: u64,
     /// Registers used as the template of every injected call.
     template: Option<Regs>,
+    /// A signal that stopped the task during an injected call: delivered to
+    /// it when ckpt detaches, never dropped.
+    held_signal: Option<Signal>,
 }
 
 impl Tracee {
     /// PTRACE_SEIZE + PTRACE_INTERRUPT and wait for the task's stop.
     pub fn seize(pid: i32) -> Result<Tracee, TraceError> {
         let p = Pid::from_raw(pid);
-        ptrace::seize(p, ptrace::Options::empty()).map_err(|e| perr("PTRACE_SEIZE", pid, e))?;
+        ptrace::seize(p, ptrace::Options::PTRACE_O_TRACESYSGOOD)
+            .map_err(|e| perr("PTRACE_SEIZE", pid, e))?;
         let t = Tracee {
             pid: p,
             syscall_ip: 0,
             template: None,
+            held_signal: None,
         };
         ptrace::interrupt(p).map_err(|e| perr("PTRACE_INTERRUPT", pid, e))?;
         loop {
             match waitpid(p, Some(WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::PtraceEvent(_, _, ev)) if ev == libc::PTRACE_EVENT_STOP => break,
+                Ok(WaitStatus::PtraceEvent(_, sig, ev)) if ev == libc::PTRACE_EVENT_STOP => {
+                    if sig == Signal::SIGTRAP {
+                        break;
+                    }
+                    // A group-stop (SIGSTOP, SIGTSTP ...): detaching leaves
+                    // the task stopped, as it was.
+                    let _ = t.detach();
+                    return Err(TraceError::GroupStopped { pid });
+                }
                 Ok(WaitStatus::Stopped(_, sig)) => {
                     // A signal arrived before our interrupt: deliver it as the
                     // kernel would have, the interrupt stop follows.
@@ -122,12 +149,16 @@ impl Tracee {
             }
             Err(e) => return Err(perr("waitpid", pid, e)),
         }
-        ptrace::setoptions(p, ptrace::Options::PTRACE_O_EXITKILL)
-            .map_err(|e| perr("PTRACE_SETOPTIONS", pid, e))?;
+        ptrace::setoptions(
+            p,
+            ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESYSGOOD,
+        )
+        .map_err(|e| perr("PTRACE_SETOPTIONS", pid, e))?;
         Ok(Tracee {
             pid: p,
             syscall_ip: 0,
             template: None,
+            held_signal: None,
         })
     }
 
@@ -157,9 +188,50 @@ impl Tracee {
         self.template = None;
     }
 
-    /// PTRACE_DETACH: the task continues.
+    /// PTRACE_DETACH: the task continues (with the signal that stopped it
+    /// during an injected call, if one did).
     pub fn detach(self) -> Result<(), TraceError> {
-        ptrace::detach(self.pid, None).map_err(|e| perr("PTRACE_DETACH", self.pid.as_raw(), e))
+        ptrace::detach(self.pid, self.held_signal)
+            .map_err(|e| perr("PTRACE_DETACH", self.pid.as_raw(), e))
+    }
+
+    /// Resume the task with PTRACE_SYSCALL and wait for its system-call
+    /// stop `want` (1 entry, 2 exit) of injected call `nr`. A real signal
+    /// stopping it instead is kept for the detach and reported.
+    fn run_to_syscall_stop(&mut self, nr: i64, want: u8) -> Result<(), TraceError> {
+        let pid = self.pid.as_raw();
+        ptrace::syscall(self.pid, None).map_err(|e| perr("PTRACE_SYSCALL", pid, e))?;
+        loop {
+            match waitpid(self.pid, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::PtraceSyscall(_)) => return Ok(()),
+                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP))
+                    if sys::syscall_stop_op(pid).ok() == Some(want) =>
+                {
+                    return Ok(())
+                }
+                Ok(WaitStatus::Stopped(_, sig)) => {
+                    self.held_signal = Some(sig);
+                    return Err(TraceError::SignalDuringInjection {
+                        pid,
+                        signal: sig as i32,
+                    });
+                }
+                Err(Errno::EINTR) => continue,
+                Ok(other) => {
+                    let at = self.regs().map(|r| (r.rip, r.rax)).unwrap_or((0, 0));
+                    let addr = sys::siginfo_addr(pid);
+                    return Err(TraceError::UnexpectedStop {
+                        op: "injected system call",
+                        pid,
+                        status: format!(
+                            "{other:?} (syscall {nr} at {:#x}, now rip {:#x} rax {:#x}, fault address {addr:#x})",
+                            self.syscall_ip, at.0, at.1
+                        ),
+                    });
+                }
+                Err(e) => return Err(perr("waitpid", pid, e)),
+            }
+        }
     }
 
     /// SIGKILL the task and reap it if it is our child.
@@ -208,26 +280,8 @@ impl Tracer for Tracee {
         r.rip = self.syscall_ip;
         r.eflags &= !0x100; // TF is managed by the kernel for PTRACE_SINGLESTEP
         self.set_regs(&r)?;
-        ptrace::step(self.pid, None).map_err(|e| perr("PTRACE_SINGLESTEP", pid, e))?;
-        loop {
-            match waitpid(self.pid, Some(WaitPidFlag::__WALL)) {
-                Ok(WaitStatus::Stopped(_, Signal::SIGTRAP)) => break,
-                Err(Errno::EINTR) => continue,
-                Ok(other) => {
-                    let at = self.regs().map(|r| (r.rip, r.rax)).unwrap_or((0, 0));
-                    let addr = crate::sys::siginfo_addr(self.pid.as_raw());
-                    return Err(TraceError::UnexpectedStop {
-                        op: "injected system call",
-                        pid,
-                        status: format!(
-                            "{other:?} (syscall {nr} at {:#x}, now rip {:#x} rax {:#x}, fault address {addr:#x})",
-                            self.syscall_ip, at.0, at.1
-                        ),
-                    });
-                }
-                Err(e) => return Err(perr("waitpid", pid, e)),
-            }
-        }
+        self.run_to_syscall_stop(nr, 1)?;
+        self.run_to_syscall_stop(nr, 2)?;
         let out = self.regs()?;
         if out.rip != self.syscall_ip + 2 {
             return Err(TraceError::UnexpectedStop {
@@ -283,6 +337,36 @@ impl Tracer for Tracee {
     }
 }
 
+/// The registers with which a task stopped at `regs` returns to user space
+/// when no signal handler runs: what the kernel's syscall-restart logic
+/// (arch/x86/kernel/signal.c) makes of them. Needed because ckpt's injected
+/// calls leave the task in a system-call-exit stop, where that logic no
+/// longer runs; the task's own restart block is intact, so
+/// -ERESTART_RESTARTBLOCK becomes `restart_syscall` as it would.
+pub fn kernel_resume_regs(regs: &Regs) -> Regs {
+    const ERESTARTSYS: u64 = -512i64 as u64;
+    const ERESTARTNOINTR: u64 = -513i64 as u64;
+    const ERESTARTNOHAND: u64 = -514i64 as u64;
+    const ERESTART_RESTARTBLOCK: u64 = -516i64 as u64;
+    const NR_RESTART_SYSCALL: u64 = 219;
+    let mut r = *regs;
+    if (r.orig_rax as i64) >= 0 {
+        match r.rax {
+            ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
+                r.rax = r.orig_rax;
+                r.rip -= 2;
+            }
+            ERESTART_RESTARTBLOCK => {
+                r.rax = NR_RESTART_SYSCALL;
+                r.rip -= 2;
+            }
+            _ => {}
+        }
+    }
+    r.orig_rax = u64::MAX;
+    r
+}
+
 /// Offset of the first `syscall` instruction (0f 05) in `code`.
 pub fn find_syscall_insn(code: &[u8]) -> Option<usize> {
     code.windows(2).position(|w| w == [0x0f, 0x05])
@@ -290,6 +374,25 @@ pub fn find_syscall_insn(code: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kernel_resume_regs_restarts_interrupted_calls() {
+        let mut r = crate::model::zero_regs();
+        r.orig_rax = 35;
+        r.rip = 0x1002;
+        r.rax = -516i64 as u64;
+        let n = super::kernel_resume_regs(&r);
+        assert_eq!((n.rax, n.rip, n.orig_rax), (219, 0x1000, u64::MAX));
+        r.rax = -512i64 as u64;
+        let n = super::kernel_resume_regs(&r);
+        assert_eq!((n.rax, n.rip), (35, 0x1000));
+        r.rax = 0;
+        let n = super::kernel_resume_regs(&r);
+        assert_eq!((n.rax, n.rip), (0, 0x1002));
+        r.orig_rax = u64::MAX;
+        r.rax = -512i64 as u64;
+        assert_eq!(super::kernel_resume_regs(&r).rip, 0x1002);
+    }
+
     #[test]
     fn finds_syscall_instruction() {
         assert_eq!(super::find_syscall_insn(&[0x90, 0x0f, 0x05, 0xc3]), Some(1));

@@ -594,7 +594,7 @@ impl Rebuilder<'_> {
                 }
                 VmaBacking::FilePrivate | VmaBacking::FileShared => {
                     let shared = v.backing == VmaBacking::FileShared;
-                    let rw = shared && v.prot & 2 != 0;
+                    let rw = shared && (v.prot & 2 != 0 || v.may_write);
                     let fd = match opened.iter().find(|(p, w, _)| p == &v.name && *w == rw) {
                         Some((_, _, fd)) => *fd,
                         None => {
@@ -872,6 +872,9 @@ impl Rebuilder<'_> {
             libc::SYS_personality,
             &[st.personality as u64],
         )?;
+        if let Some(attrs) = &st.attrs {
+            crate::task_attrs::restore(self.t, &self.sec, pid, scratch, attrs)?;
+        }
         self.call("munmap scratch", libc::SYS_munmap, &[scratch, scratch_len])?;
         if let Some(rs) = st.rseq {
             self.call(
@@ -957,169 +960,200 @@ impl Rebuilder<'_> {
         Ok(())
     }
 
-    fn place(&mut self, tmp: u64, o: &OpenFd) -> Result<(), RestoreError> {
-        let cloexec = if o.flags & libc::O_CLOEXEC as u32 != 0 {
-            libc::O_CLOEXEC as u64
-        } else {
-            0
-        };
-        if tmp != o.fd as u64 {
-            self.call(
-                &format!("dup3 to fd {}", o.fd),
-                libc::SYS_dup3,
-                &[tmp, o.fd as u64, cloexec],
-            )?;
-        } else {
-            let v = if cloexec != 0 {
-                libc::FD_CLOEXEC as u64
-            } else {
-                0
+    /// The fds: every object is opened at a temporary number first, then
+    /// all are moved onto their numbers in an order that never overwrites
+    /// a live temporary (`fd_placement`), then each gets its fd flags,
+    /// status flags and position.
+    fn restore_fds(&mut self, scratch: u64) -> Result<(), RestoreError> {
+        let st = self.state;
+        let mut assign: Vec<(i32, i32)> = Vec::new();
+        for p in &st.pipes {
+            self.open_pipe(scratch, p, &mut assign)?;
+        }
+        for o in &st.fds {
+            if let Some(k) = o.same_file_as {
+                let tmp = assign.iter().find(|(t, _)| *t == k).map(|(_, tmp)| *tmp);
+                let tmp = tmp.ok_or_else(|| {
+                    RestoreError::BadImage(format!("fd {} shares fd {k}, which is not open", o.fd))
+                })?;
+                assign.push((o.fd, tmp));
+                continue;
+            }
+            if let Some(tmp) = self.open_file_fd(scratch, o)? {
+                assign.push((o.fd, tmp as i32));
+            }
+        }
+        for m in crate::fd_placement::plan(&assign) {
+            match m {
+                crate::fd_placement::FdMove::Dup { from, to } => self.call(
+                    &format!("dup3 {from} to fd {to}"),
+                    libc::SYS_dup3,
+                    &[from as u64, to as u64, 0],
+                )?,
+                crate::fd_placement::FdMove::Close(fd) => {
+                    self.call("close", libc::SYS_close, &[fd as u64])?
+                }
             };
-            self.call(
-                "fcntl(F_SETFD)",
-                libc::SYS_fcntl,
-                &[tmp, libc::F_SETFD as u64, v],
-            )?;
+        }
+        for o in st
+            .fds
+            .iter()
+            .filter(|o| assign.iter().any(|(t, _)| *t == o.fd))
+        {
+            self.set_fd_flags(o)?;
         }
         Ok(())
     }
 
-    fn restore_fds(&mut self, scratch: u64) -> Result<(), RestoreError> {
+    /// Create pipe `p`, give it its capacity and bytes, and note which
+    /// temporary each of its ends in the task is.
+    fn open_pipe(
+        &mut self,
+        scratch: u64,
+        p: &PipeState,
+        assign: &mut Vec<(i32, i32)>,
+    ) -> Result<(), RestoreError> {
         let st = self.state;
-        let pid = self.pid;
-        // Pipes first: create each, refill it, place its ends.
-        for p in &st.pipes {
-            self.call("pipe2", libc::SYS_pipe2, &[scratch, 0])?;
-            let mut b = [0u8; 8];
-            let r = self.t.read_mem(scratch, &mut b);
-            self.trace(r)?;
-            let rfd = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
-            let wfd = i32::from_le_bytes([b[4], b[5], b[6], b[7]]) as u64;
-            if !p.data.is_empty() {
-                if p.data.len() > 65536 {
-                    self.call(
-                        "fcntl(F_SETPIPE_SZ)",
-                        libc::SYS_fcntl,
-                        &[wfd, libc::F_SETPIPE_SZ as u64, p.data.len() as u64],
-                    )?;
-                }
-                let w = self.t.write_mem(scratch, &p.data);
-                self.trace(w)?;
-                let mut done = 0u64;
-                while done < p.data.len() as u64 {
-                    done += self.call(
-                        "write pipe",
-                        libc::SYS_write,
-                        &[wfd, scratch + done, p.data.len() as u64 - done],
-                    )?;
-                }
-            }
-            let ends: Vec<&OpenFd> = st
-                .fds
-                .iter()
-                .filter(|o| o.target == FdTarget::Pipe { ino: p.ino })
-                .collect();
-            for o in &ends {
-                let acc = o.flags & libc::O_ACCMODE as u32;
-                if acc == libc::O_RDWR as u32 {
-                    // Both ends in one fd: reopen the new pipe read-write
-                    // through procfs, as the original was.
-                    let path = format!("/proc/thread-self/fd/{rfd}");
-                    let both = self.open_in_task(scratch, &path, libc::O_RDWR as u64, "pipe")?;
-                    self.place(both, o)?;
-                    if both != o.fd as u64 {
-                        self.call("close", libc::SYS_close, &[both])?;
-                    }
-                } else {
-                    let src = if acc == libc::O_RDONLY as u32 {
-                        rfd
-                    } else {
-                        wfd
-                    };
-                    self.place(src, o)?;
-                }
-                let fl = o.flags & (libc::O_NONBLOCK | libc::O_APPEND) as u32;
-                self.call(
-                    "fcntl(F_SETFL)",
-                    libc::SYS_fcntl,
-                    &[o.fd as u64, libc::F_SETFL as u64, fl as u64],
+        self.call("pipe2", libc::SYS_pipe2, &[scratch, 0])?;
+        let mut b = [0u8; 8];
+        let r = self.t.read_mem(scratch, &mut b);
+        self.trace(r)?;
+        let rfd = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
+        let wfd = i32::from_le_bytes([b[4], b[5], b[6], b[7]]) as u64;
+        let size = (p.capacity as u64).max(p.data.len() as u64);
+        if size > 65536 || (p.capacity != 0 && p.capacity != 65536) {
+            self.call(
+                "fcntl(F_SETPIPE_SZ)",
+                libc::SYS_fcntl,
+                &[wfd, libc::F_SETPIPE_SZ as u64, size],
+            )?;
+        }
+        if !p.data.is_empty() {
+            let w = self.t.write_mem(scratch, &p.data);
+            self.trace(w)?;
+            let mut done = 0u64;
+            while done < p.data.len() as u64 {
+                done += self.call(
+                    "write pipe",
+                    libc::SYS_write,
+                    &[wfd, scratch + done, p.data.len() as u64 - done],
                 )?;
-            }
-            for tmp in [rfd, wfd] {
-                if !ends.iter().any(|o| o.fd as u64 == tmp) {
-                    self.call("close", libc::SYS_close, &[tmp])?;
-                }
             }
         }
-        for o in &st.fds {
-            if let Some(k) = o.same_file_as {
-                self.place(k as u64, o)?;
-                continue;
-            }
-            let (path, what) = match &o.target {
-                FdTarget::RegularFile(f) => (f.path.clone(), "file"),
-                FdTarget::Directory(f) => (f.path.clone(), "directory"),
-                FdTarget::CharDevice { path, .. } => (path.clone(), "device"),
-                FdTarget::Pipe { .. } | FdTarget::InheritedStdio => continue,
+        for o in st
+            .fds
+            .iter()
+            .filter(|o| o.target == FdTarget::Pipe { ino: p.ino })
+        {
+            let acc = o.flags & libc::O_ACCMODE as u32;
+            let tmp = if acc == libc::O_RDWR as u32 {
+                // Both ends in one fd: reopen the new pipe read-write
+                // through procfs, as the original was.
+                let path = format!("/proc/thread-self/fd/{rfd}");
+                self.open_in_task(scratch, &path, libc::O_RDWR as u64, "pipe")?
+            } else if acc == libc::O_RDONLY as u32 {
+                rfd
+            } else {
+                wfd
             };
-            let keep = (libc::O_ACCMODE
-                | libc::O_APPEND
-                | libc::O_NONBLOCK
-                | libc::O_DIRECTORY
-                | libc::O_NOFOLLOW
-                | libc::O_DSYNC
-                | libc::O_SYNC
-                | libc::O_NOATIME
-                | libc::O_LARGEFILE
-                | libc::O_PATH
-                | libc::O_DIRECT) as u32;
-            let flags = (o.flags & keep) | libc::O_CLOEXEC as u32;
-            let tmp = self.open_in_task(
-                scratch,
-                &path,
-                flags as u64,
-                &format!("{what} of fd {}", o.fd),
-            )?;
-            let md = self.fd_identity(tmp);
-            let want = match &o.target {
-                FdTarget::RegularFile(f) | FdTarget::Directory(f) => Some((f.dev, f.ino)),
-                _ => None,
-            };
-            if let (Some((dev, ino)), Some(md)) = (want, md.as_ref()) {
-                if md.dev() != dev || md.ino() != ino {
-                    return Err(RestoreError::FileChanged {
-                        pid,
-                        path,
-                        want_dev: dev,
-                        want_ino: ino,
-                        dev: md.dev(),
-                        ino: md.ino(),
-                    });
-                }
-            }
-            if let (FdTarget::CharDevice { rdev, .. }, Some(md)) = (&o.target, md.as_ref()) {
-                if md.rdev() != *rdev {
-                    return Err(RestoreError::FileChanged {
-                        pid,
-                        path,
-                        want_dev: *rdev,
-                        want_ino: 0,
-                        dev: md.rdev(),
-                        ino: 0,
-                    });
-                }
-            }
-            self.place(tmp, o)?;
-            if tmp != o.fd as u64 {
+            assign.push((o.fd, tmp as i32));
+        }
+        // An end no fd holds is closed by the placement (it is no target).
+        for tmp in [rfd, wfd] {
+            if !assign.iter().any(|(_, t)| *t as u64 == tmp) {
                 self.call("close", libc::SYS_close, &[tmp])?;
             }
-            if matches!(o.target, FdTarget::RegularFile(_)) && o.pos != 0 {
-                self.call(
-                    "lseek",
-                    libc::SYS_lseek,
-                    &[o.fd as u64, o.pos, libc::SEEK_SET as u64],
-                )?;
+        }
+        Ok(())
+    }
+
+    /// Open the file, directory or device of `o` at a temporary number
+    /// and check it is the dumped one; `None` for fds that are not opened
+    /// by path.
+    fn open_file_fd(&mut self, scratch: u64, o: &OpenFd) -> Result<Option<u64>, RestoreError> {
+        let pid = self.pid;
+        let (path, what) = match &o.target {
+            FdTarget::RegularFile(f) => (f.path.clone(), "file"),
+            FdTarget::Directory(f) => (f.path.clone(), "directory"),
+            FdTarget::CharDevice { path, .. } => (path.clone(), "device"),
+            FdTarget::Pipe { .. } | FdTarget::InheritedStdio => return Ok(None),
+        };
+        let keep = (libc::O_ACCMODE
+            | libc::O_APPEND
+            | libc::O_NONBLOCK
+            | libc::O_DIRECTORY
+            | libc::O_NOFOLLOW
+            | libc::O_DSYNC
+            | libc::O_SYNC
+            | libc::O_NOATIME
+            | libc::O_LARGEFILE
+            | libc::O_PATH
+            | libc::O_DIRECT) as u32;
+        let flags = (o.flags & keep) | libc::O_CLOEXEC as u32;
+        let tmp = self.open_in_task(
+            scratch,
+            &path,
+            flags as u64,
+            &format!("{what} of fd {}", o.fd),
+        )?;
+        let md = self.fd_identity(tmp);
+        let want = match &o.target {
+            FdTarget::RegularFile(f) | FdTarget::Directory(f) => Some((f.dev, f.ino)),
+            _ => None,
+        };
+        if let (Some((dev, ino)), Some(md)) = (want, md.as_ref()) {
+            if md.dev() != dev || md.ino() != ino {
+                return Err(RestoreError::FileChanged {
+                    pid,
+                    path,
+                    want_dev: dev,
+                    want_ino: ino,
+                    dev: md.dev(),
+                    ino: md.ino(),
+                });
             }
+        }
+        if let (FdTarget::CharDevice { rdev, .. }, Some(md)) = (&o.target, md.as_ref()) {
+            if md.rdev() != *rdev {
+                return Err(RestoreError::FileChanged {
+                    pid,
+                    path,
+                    want_dev: *rdev,
+                    want_ino: 0,
+                    dev: md.rdev(),
+                    ino: 0,
+                });
+            }
+        }
+        if matches!(o.target, FdTarget::RegularFile(_)) && o.pos != 0 {
+            self.call(
+                "lseek",
+                libc::SYS_lseek,
+                &[tmp, o.pos, libc::SEEK_SET as u64],
+            )?;
+        }
+        Ok(Some(tmp))
+    }
+
+    /// After placement: close-on-exec, and a pipe end's status flags.
+    fn set_fd_flags(&mut self, o: &OpenFd) -> Result<(), RestoreError> {
+        let cloexec = if o.flags & libc::O_CLOEXEC as u32 != 0 {
+            libc::FD_CLOEXEC as u64
+        } else {
+            0
+        };
+        self.call(
+            &format!("fcntl(F_SETFD) of fd {}", o.fd),
+            libc::SYS_fcntl,
+            &[o.fd as u64, libc::F_SETFD as u64, cloexec],
+        )?;
+        if matches!(o.target, FdTarget::Pipe { .. }) {
+            let fl = o.flags & (libc::O_NONBLOCK | libc::O_APPEND) as u32;
+            self.call(
+                &format!("fcntl(F_SETFL) of fd {}", o.fd),
+                libc::SYS_fcntl,
+                &[o.fd as u64, libc::F_SETFL as u64, fl as u64],
+            )?;
         }
         Ok(())
     }

@@ -106,8 +106,11 @@ pub fn capture(t: &mut Tracee, tid: i32) -> Result<TaskSecurity, SecurityDumpErr
         taskstate::read_thread_security(&HostView::live(), pid, tid)
             .map_err(SecurityDumpError::ReadProc)?;
     if sec.seccomp != SeccompMode::Disabled {
-        sys_security::ptrace_set_options(pid, sys_security::PTRACE_O_SUSPEND_SECCOMP)
-            .map_err(|source| SecurityDumpError::SuspendSeccomp { source })?;
+        sys_security::ptrace_set_options(
+            pid,
+            sys_security::PTRACE_O_SUSPEND_SECCOMP | sys_security::PTRACE_O_TRACESYSGOOD,
+        )
+        .map_err(|source| SecurityDumpError::SuspendSeccomp { source })?;
     }
     if sec.seccomp == SeccompMode::Filter {
         sec.seccomp_filters = seccomp::read_filters(&seccomp::LiveFilters(tid), filter_count)

@@ -116,7 +116,9 @@ impl<'a> SecurityRun<'a> {
     /// final capset is not subject to them). Detaching ends it.
     pub fn begin(&mut self, t: &mut Tracee) {
         if self.sec.plan.seccomp != SeccompMode::Disabled {
-            let opts = sys_security::PTRACE_O_EXITKILL | sys_security::PTRACE_O_SUSPEND_SECCOMP;
+            let opts = sys_security::PTRACE_O_EXITKILL
+                | sys_security::PTRACE_O_SUSPEND_SECCOMP
+                | sys_security::PTRACE_O_TRACESYSGOOD;
             self.seccomp_suspended = sys_security::ptrace_set_options(t.pid(), opts).is_ok();
         }
     }
@@ -334,6 +336,7 @@ mod tests {
             growsdown: false,
             madvise: 0,
             backing,
+            may_write: false,
             name: String::new(),
             offset: 0,
             dev: 0,

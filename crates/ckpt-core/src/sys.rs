@@ -24,6 +24,30 @@ fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     }
 }
 
+const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+
+/// What kind of ptrace stop a stopped tracee is in, from
+/// `PTRACE_GET_SYSCALL_INFO` (`struct ptrace_syscall_info.op`): 0 none
+/// (a signal-delivery or event stop), 1 system-call entry, 2 exit, 3
+/// seccomp. Tells a syscall-stop from a real SIGTRAP whatever options are set.
+///
+/// # Errors
+/// The kernel's errno (ESRCH when `pid` is not a stopped tracee of ours).
+pub fn syscall_stop_op(pid: i32) -> io::Result<u8> {
+    let mut buf = [0u8; 88];
+    // SAFETY: the kernel writes at most `buf.len()` bytes (the size we pass)
+    // into `buf`, which is valid for writes for the duration of the call.
+    check(unsafe {
+        libc::ptrace(
+            PTRACE_GET_SYSCALL_INFO,
+            pid,
+            buf.len() as *mut libc::c_void,
+            buf.as_mut_ptr().cast::<libc::c_void>(),
+        )
+    })?;
+    Ok(buf[0])
+}
+
 /// `ptrace(PTRACE_GETREGSET, pid, NT_X86_XSTATE, &iov)`: the task's XSAVE area.
 ///
 /// # Errors

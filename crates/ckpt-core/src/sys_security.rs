@@ -9,6 +9,10 @@ use std::io;
 
 /// `PTRACE_SECCOMP_GET_FILTER` (include/uapi/linux/ptrace.h).
 const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+/// `PTRACE_O_TRACESYSGOOD`: system-call stops report SIGTRAP | 0x80, so
+/// they are told from real SIGTRAPs (the injection in `ptrace` needs it:
+/// set it with every other option).
+pub const PTRACE_O_TRACESYSGOOD: libc::c_int = 1;
 /// `PTRACE_O_EXITKILL`.
 pub const PTRACE_O_EXITKILL: libc::c_int = 1 << 20;
 /// `PTRACE_O_SUSPEND_SECCOMP`: the tracee's seccomp filters are not applied

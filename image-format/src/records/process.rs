@@ -73,6 +73,10 @@ pub struct ProcessRecord {
     /// kernel whose vdso differs (the task's code may point into it).
     #[prost(bytes = "vec", tag = "21")]
     pub vdso_sha256: Vec<u8>,
+    /// prctl flags, /proc attributes and interval timers (absent in
+    /// images written before format 1.x recorded them).
+    #[prost(message, optional, tag = "22")]
+    pub attrs: Option<TaskAttrsRecord>,
     /// Security state of the task (credentials, capability sets, labels,
     /// no_new_privs, seccomp), read by `restore`'s verdict before anything
     /// is created. Tag 32 is reserved for it (kept apart from engine tags).
@@ -260,6 +264,11 @@ pub struct VmaRecord {
     /// NOHUGEPAGE, 1 HUGEPAGE, 2 DONTDUMP, 3 DONTFORK, 4 WIPEONFORK.
     #[prost(uint32, tag = "11")]
     pub madvise: u32,
+    /// VM_MAYWRITE (smaps `mw`): a shared file mapping whose file was open
+    /// for writing; restore reopens the file read-write for it. Absent
+    /// (false) in older images: the file is opened for what `prot` needs.
+    #[prost(bool, tag = "12")]
+    pub may_write: bool,
 }
 
 /// A run of consecutive stored pages.
@@ -389,6 +398,10 @@ pub struct PipeRecord {
     /// Bytes buffered in the pipe at dump time, oldest first.
     #[prost(bytes = "vec", tag = "2")]
     pub data: Vec<u8>,
+    /// Capacity in bytes (fcntl F_GETPIPE_SZ); absent in older images
+    /// (restore then keeps the kernel default, 64 KiB).
+    #[prost(uint32, optional, tag = "3")]
+    pub capacity: Option<u32>,
 }
 
 /// Identity of a file: path plus (dev, ino) checked at restore.
@@ -400,4 +413,51 @@ pub struct FileIdRecord {
     pub dev: u64,
     #[prost(uint64, tag = "3")]
     pub ino: u64,
+}
+
+/// Per-task attributes: prctl flags, /proc attributes, interval timers.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TaskAttrsRecord {
+    /// prctl(PR_GET_DUMPABLE): 0, 1 or 2.
+    #[prost(uint32, tag = "1")]
+    pub dumpable: u32,
+    /// prctl(PR_GET_CHILD_SUBREAPER).
+    #[prost(bool, tag = "2")]
+    pub child_subreaper: bool,
+    /// prctl(PR_GET_THP_DISABLE).
+    #[prost(bool, tag = "3")]
+    pub thp_disable: bool,
+    /// prctl(PR_GET_PDEATHSIG): 0 none, else 1-64.
+    #[prost(uint32, tag = "4")]
+    pub pdeathsig: u32,
+    /// prctl(PR_GET_TIMERSLACK), nanoseconds.
+    #[prost(uint64, tag = "5")]
+    pub timer_slack_ns: u64,
+    /// /proc/PID/oom_score_adj, -1000..=1000.
+    #[prost(int32, tag = "6")]
+    pub oom_score_adj: i32,
+    /// /proc/PID/loginuid (4294967295 = unset).
+    #[prost(uint32, tag = "7")]
+    pub loginuid: u32,
+    /// Armed interval timers (getitimer).
+    #[prost(message, repeated, tag = "8")]
+    pub itimers: Vec<ItimerRecord>,
+    /// membarrier(2) registrations, as REGISTER command bits: 16
+    /// PRIVATE_EXPEDITED, 64 PRIVATE_EXPEDITED_SYNC_CORE, 256
+    /// PRIVATE_EXPEDITED_RSEQ.
+    #[prost(uint32, tag = "9")]
+    pub membarrier: u32,
+}
+
+/// One armed interval timer.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ItimerRecord {
+    /// ITIMER_REAL 0, ITIMER_VIRTUAL 1, ITIMER_PROF 2.
+    #[prost(uint32, tag = "1")]
+    pub which: u32,
+    #[prost(uint64, tag = "2")]
+    pub interval_us: u64,
+    /// Time left until the next expiry.
+    #[prost(uint64, tag = "3")]
+    pub value_us: u64,
 }

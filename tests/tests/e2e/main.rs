@@ -7,6 +7,8 @@ mod decoder_limits;
 mod engine;
 mod landlock_ns;
 mod lsm;
+mod refusals;
 mod security;
 mod stdio;
+mod task_state;
 mod verdict;

@@ -1,0 +1,310 @@
+//! Fixture: sets up one kind of task state, records its own view of it,
+//! writes `ready` to OUT, then waits for the file GO. Then it looks again
+//! through the same calls a program would use and writes `OK <view>` or
+//! `DIFF before <view> after <view>` to OUT, exiting 0 only on `OK`.
+//!
+//! `fx-task-state MODE OUT GO`, MODE one of:
+//! - `fds`: one pipe with its write end at fd 3 and read end at fd 4 (the
+//!   reverse of what pipe(2) gives), O_NONBLOCK on the read end only, a
+//!   1 MiB capacity and 5 buffered bytes (F_GETFL, F_GETPIPE_SZ, read).
+//! - `itimers`: ITIMER_REAL, ITIMER_VIRTUAL and ITIMER_PROF armed
+//!   (getitimer: intervals equal, remaining time no larger and not much
+//!   smaller).
+//! - `prctl`: dumpable 0, child subreaper, THP disabled, parent-death
+//!   signal SIGUSR2, timer slack, comm, personality, oom_score_adj 400.
+//! - `sigtrap`: a SIGTRAP handler; afterwards every disposition (sigaction)
+//!   is compared and kill(getpid(), SIGTRAP) must run the handler once.
+//! - `membarrier`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED; the
+//!   expedited barrier must still succeed (EPERM when unregistered).
+//! - `mapping`: a MAP_SHARED PROT_READ mapping of a file opened O_RDWR;
+//!   afterwards mprotect to read-write and a write through it must work.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static TRAPS: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn on_signal(sig: libc::c_int) {
+    if sig == libc::SIGTRAP {
+        TRAPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn handle(sig: libc::c_int) {
+    // SAFETY: installs a handler that only touches an atomic.
+    unsafe {
+        let mut a: libc::sigaction = std::mem::zeroed();
+        a.sa_sigaction = on_signal as *const () as usize;
+        a.sa_flags = libc::SA_RESTART;
+        libc::sigaction(sig, &a, std::ptr::null_mut());
+    }
+}
+
+fn fds_setup() {
+    let mut p = [0i32; 2];
+    // SAFETY: plain fd syscalls on fds this process owns.
+    unsafe {
+        assert_eq!(libc::pipe(p.as_mut_ptr()), 0);
+        assert_eq!((p[0], p[1]), (3, 4), "fds 3 and 4 must be free");
+        libc::dup2(3, 5);
+        libc::dup2(4, 3);
+        libc::dup2(5, 4);
+        libc::close(5);
+        // fd 4 = read end (non-blocking), fd 3 = write end (blocking).
+        libc::fcntl(4, libc::F_SETFL, libc::O_NONBLOCK);
+        assert_eq!(libc::fcntl(3, libc::F_SETPIPE_SZ, 1 << 20), 1 << 20);
+        assert_eq!(libc::write(3, b"hello".as_ptr().cast(), 5), 5);
+    }
+}
+
+fn fds_view(consume: bool) -> String {
+    // SAFETY: fcntl/read on our own fds into a local buffer.
+    unsafe {
+        let fl = |fd| libc::fcntl(fd, libc::F_GETFL) & (libc::O_ACCMODE | libc::O_NONBLOCK);
+        let sz = |fd| libc::fcntl(fd, libc::F_GETPIPE_SZ);
+        let data = if consume {
+            let mut b = [0u8; 64];
+            let n = libc::read(4, b.as_mut_ptr().cast(), b.len());
+            String::from_utf8_lossy(&b[..n.max(0) as usize]).into_owned()
+        } else {
+            "hello".to_string()
+        };
+        format!(
+            "fd3 flags {:o} size {} fd4 flags {:o} size {} data {data}",
+            fl(3),
+            sz(3),
+            fl(4),
+            sz(4)
+        )
+    }
+}
+
+const TIMERS: [(libc::c_int, i64, i64); 3] = [
+    (libc::ITIMER_REAL, 500, 1000),
+    (libc::ITIMER_VIRTUAL, 300, 100),
+    (libc::ITIMER_PROF, 400, 200),
+];
+
+fn itimers_setup() {
+    handle(libc::SIGALRM);
+    for (which, value, interval) in TIMERS {
+        let v = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: interval,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: value,
+                tv_usec: 0,
+            },
+        };
+        // SAFETY: setitimer with a valid struct.
+        assert_eq!(
+            unsafe { libc::setitimer(which, &v, std::ptr::null_mut()) },
+            0
+        );
+    }
+}
+
+/// Each timer as `interval/remaining-bucket`: remaining time is checked to
+/// be at most the armed value and at least 60 s less (wall or CPU time
+/// the test may take).
+fn itimers_view() -> String {
+    TIMERS
+        .iter()
+        .map(|&(which, value, interval)| {
+            // SAFETY: getitimer into a zeroed local struct.
+            let mut v: libc::itimerval = unsafe { std::mem::zeroed() };
+            unsafe { libc::getitimer(which, &mut v) };
+            let left = v.it_value.tv_sec;
+            let ok = left <= value && left > value - 60 && v.it_interval.tv_sec == interval;
+            format!(
+                "timer{which} interval {} remaining {}",
+                v.it_interval.tv_sec,
+                if ok { "in range" } else { "OUT OF RANGE" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn prctl_setup() {
+    handle(libc::SIGUSR2);
+    // SAFETY: prctl/personality with integer arguments.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+        assert_eq!(libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGUSR2, 0, 0, 0),
+            0
+        );
+        assert_eq!(libc::prctl(libc::PR_SET_TIMERSLACK, 123_456, 0, 0, 0), 0);
+        let name = CString::new("fx-renamed").unwrap();
+        assert_eq!(libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0), 0);
+        libc::personality(libc::ADDR_NO_RANDOMIZE as libc::c_ulong);
+        assert_eq!(libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0), 0);
+    }
+    std::fs::write("/proc/self/oom_score_adj", "400").expect("oom_score_adj");
+}
+
+fn prctl_view() -> String {
+    // SAFETY: prctl getters writing into local ints.
+    unsafe {
+        let mut sub = 0i32;
+        libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut sub as *mut i32, 0, 0, 0);
+        let mut pdeath = 0i32;
+        libc::prctl(libc::PR_GET_PDEATHSIG, &mut pdeath as *mut i32, 0, 0, 0);
+        let mut name = [0u8; 16];
+        libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr(), 0, 0, 0);
+        let name = String::from_utf8_lossy(&name)
+            .trim_end_matches('\0')
+            .to_string();
+        let oom = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap_or_default();
+        format!(
+            "dumpable {} subreaper {sub} thp_disable {} pdeathsig {pdeath} slack {} comm {name} personality {:#x} oom_score_adj {}",
+            libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0),
+            libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0),
+            libc::prctl(libc::PR_GET_TIMERSLACK, 0, 0, 0, 0),
+            libc::personality(0xffff_ffff),
+            oom.trim()
+        )
+    }
+}
+
+fn sigactions_view() -> String {
+    (1..=64)
+        .filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP && !(32..34).contains(&s))
+        .map(|s| {
+            // SAFETY: query-only sigaction into a zeroed local struct.
+            let mut a: libc::sigaction = unsafe { std::mem::zeroed() };
+            unsafe { libc::sigaction(s, std::ptr::null(), &mut a) };
+            format!("{s}:{:x}/{:x}", a.sa_sigaction, a.sa_flags)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn sigtrap_after() -> String {
+    let view = sigactions_view();
+    // SAFETY: kill ourselves with SIGTRAP; the handler counts it.
+    unsafe { libc::kill(libc::getpid(), libc::SIGTRAP) };
+    format!("{view} traps {}", TRAPS.load(Ordering::SeqCst))
+}
+
+fn membarrier_view() -> String {
+    // SAFETY: membarrier takes integers only.
+    let r = unsafe { libc::syscall(libc::SYS_membarrier, 8, 0, 0) };
+    let e = std::io::Error::last_os_error();
+    if r == 0 {
+        "private expedited barrier ok".into()
+    } else {
+        format!("private expedited barrier failed: {e}")
+    }
+}
+
+struct Mapping {
+    addr: *mut u8,
+}
+
+fn mapping_setup(dir: &std::path::Path) -> Mapping {
+    let path = dir.join("shared-map");
+    std::fs::write(&path, [b'a'; 4096]).unwrap();
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: maps 4096 bytes of a file we hold open; the mapping is only
+    // used through `addr` in this process.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(addr, libc::MAP_FAILED);
+    drop(f); // only the mapping keeps the file
+    Mapping { addr: addr.cast() }
+}
+
+fn mapping_after(m: &Mapping) -> String {
+    // SAFETY: mprotect of our own mapping; the write happens only when it
+    // succeeded, inside the mapped page.
+    unsafe {
+        let r = libc::mprotect(m.addr.cast(), 4096, libc::PROT_READ | libc::PROT_WRITE);
+        if r != 0 {
+            return format!("mprotect rw failed: {}", std::io::Error::last_os_error());
+        }
+        *m.addr = b'z';
+        format!("mprotect rw ok, first byte {}", *m.addr as char)
+    }
+}
+
+fn main() {
+    let mut a = std::env::args().skip(1);
+    let mode = a.next().expect("MODE");
+    let out_path = a.next().expect("OUT");
+    let go = a.next().expect("GO");
+    // No inherited fds above stdio: the fd numbers below are exact.
+    // SAFETY: close_range on fds this process does not use.
+    unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    let dir = std::path::Path::new(&out_path)
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut mapping = None;
+    let before = match mode.as_str() {
+        "fds" => {
+            fds_setup();
+            fds_view(false)
+        }
+        "itimers" => {
+            itimers_setup();
+            itimers_view()
+        }
+        "prctl" => {
+            prctl_setup();
+            prctl_view()
+        }
+        "sigtrap" => {
+            handle(libc::SIGTRAP);
+            format!("{} traps 1", sigactions_view())
+        }
+        "membarrier" => {
+            // SAFETY: MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED.
+            assert_eq!(unsafe { libc::syscall(libc::SYS_membarrier, 16, 0, 0) }, 0);
+            membarrier_view()
+        }
+        "mapping" => {
+            mapping = Some(mapping_setup(&dir));
+            "mprotect rw ok, first byte z".to_string()
+        }
+        m => panic!("unknown mode {m}"),
+    };
+    let mut out = std::fs::File::create(&out_path).expect("OUT");
+    writeln!(out, "ready").unwrap();
+    while !std::path::Path::new(&go).exists() {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let after = match mode.as_str() {
+        "fds" => fds_view(true),
+        "itimers" => itimers_view(),
+        "prctl" => prctl_view(),
+        "sigtrap" => sigtrap_after(),
+        "membarrier" => membarrier_view(),
+        _ => mapping_after(mapping.as_ref().expect("mapping set up")),
+    };
+    if before == after {
+        writeln!(out, "OK {after}").unwrap();
+        std::process::exit(0);
+    }
+    writeln!(out, "DIFF before {before} after {after}").unwrap();
+    std::process::exit(1);
+}

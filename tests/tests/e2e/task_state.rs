@@ -1,0 +1,139 @@
+//! Restore exactly (issue 9, DESIGN 8): each fixture records its own view
+//! of one kind of task state (fcntl, getitimer, prctl, sigaction, mprotect),
+//! is dumped and restored, and then compares what it sees again; the test
+//! passes only when the program itself finds no difference.
+
+use ckpt_tests::*;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const FX_TASK_STATE: &str = env!("CARGO_BIN_EXE_fx-task-state");
+const LONG: Duration = Duration::from_secs(20);
+
+/// Starts `fx-task-state MODE`, with stdio on pipes to this test when
+/// `stdio_pipes`, else on /dev/null.
+fn start(mode: &str, dir: &Path, stdio_pipes: bool) -> Guarded {
+    let out = dir.join("out");
+    let go = dir.join("go");
+    let mut cmd = Command::new(FX_TASK_STATE);
+    cmd.arg(mode).arg(&out).arg(&go);
+    let target = if stdio_pipes {
+        let child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn fixture");
+        let pid = child.id() as i32;
+        Guarded {
+            child: Some(child),
+            pid,
+        }
+    } else {
+        Guarded::spawn(&mut cmd)
+    };
+    assert!(
+        wait_until(LONG, || lines(&out).iter().any(|l| l == "ready")),
+        "fixture {mode} did not start"
+    );
+    target
+}
+
+/// Dumps the fixture, restores it in the foreground (ckpt stays its
+/// parent), triggers its check and returns its verdict line and the exit
+/// status of the restore (the fixture's).
+fn dump_restore_check(mut target: Guarded, dir: &Path) -> (String, Option<i32>) {
+    let img = dir.join("state.img");
+    let pid = target.pid;
+    let o = run_ckpt(&[
+        "dump",
+        &pid.to_string(),
+        "-o",
+        img.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "dump failed: {}", stderr(&o));
+    target
+        .wait_timeout(LONG)
+        .expect("dumped fixture was not killed");
+    drop(target);
+    let mut restore =
+        Guarded::spawn(ckpt(&["restore", img.to_str().unwrap(), "--quiet"]).stdin(Stdio::null()));
+    let _restored = KillOnDrop(pid);
+    assert!(
+        wait_until(LONG, || alive(pid)
+            && status_field(pid, "TracerPid").as_deref() == Some("0")),
+        "restored fixture is not running"
+    );
+    std::fs::write(dir.join("go"), "").unwrap();
+    let st = restore
+        .wait_timeout(LONG)
+        .expect("restored fixture did not finish");
+    let verdict = lines(&dir.join("out"))
+        .into_iter()
+        .find(|l| l.starts_with("OK") || l.starts_with("DIFF"))
+        .unwrap_or_else(|| "no verdict".into());
+    (verdict, st.code())
+}
+
+fn check_mode(test: &str, mode: &str, stdio_pipes: bool) {
+    if !have_root(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let target = start(mode, dir.path(), stdio_pipes);
+    let (verdict, code) = dump_restore_check(target, dir.path());
+    assert!(verdict.starts_with("OK"), "{mode}: {verdict}");
+    assert_eq!(code, Some(0), "{mode}: {verdict}");
+}
+
+#[test]
+fn root_swapped_pipe_ends_keep_ends_flags_capacity_and_bytes() {
+    check_mode(
+        "root_swapped_pipe_ends_keep_ends_flags_capacity_and_bytes",
+        "fds",
+        true,
+    );
+}
+
+#[test]
+fn root_interval_timers_are_restored() {
+    check_mode("root_interval_timers_are_restored", "itimers", false);
+}
+
+#[test]
+fn root_prctl_and_proc_attributes_are_restored() {
+    check_mode(
+        "root_prctl_and_proc_attributes_are_restored",
+        "prctl",
+        false,
+    );
+}
+
+#[test]
+fn root_sigtrap_handler_and_dispositions_are_restored() {
+    check_mode(
+        "root_sigtrap_handler_and_dispositions_are_restored",
+        "sigtrap",
+        false,
+    );
+}
+
+#[test]
+fn root_shared_mapping_of_rdwr_file_can_be_made_writable_after_restore() {
+    check_mode(
+        "root_shared_mapping_of_rdwr_file_can_be_made_writable_after_restore",
+        "mapping",
+        false,
+    );
+}
+
+#[test]
+fn root_membarrier_registration_is_restored() {
+    check_mode(
+        "root_membarrier_registration_is_restored",
+        "membarrier",
+        false,
+    );
+}
