@@ -55,6 +55,8 @@ pub const MAX_COMM_LEN: u32 = 64;
 pub const MAX_XSAVE_LEN: u32 = 64 << 10;
 /// Most bytes buffered in one recorded pipe (default `pipe-max-size`).
 pub const MAX_PIPE_DATA_LEN: u32 = 1 << 20;
+/// Most interval timers (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF).
+pub const MAX_ITIMERS: u32 = 3;
 /// Longest terminal `c_cc` accepted (the kernel's NCCS is 19).
 pub const MAX_TERMINAL_CC_LEN: u32 = 64;
 /// Most LSMs in a stack.
@@ -547,8 +549,19 @@ pub static PROCESS: Schema = Schema {
         message(20, "sigaltstack", &SCALARS_ONLY),
         bytes(21, "vdso_sha256", 32),
         message(32, "security", &TASK_SECURITY),
+        message(22, "attrs", &TASK_ATTRS),
         message(40, "terminal", &TERMINAL),
     ],
+};
+
+static TASK_ATTRS: Schema = Schema {
+    name: "TaskAttrsRecord",
+    fields: &[repeated::<ItimerRecord>(
+        8,
+        "itimers",
+        Count::Fixed(MAX_ITIMERS),
+        &SCALARS_ONLY,
+    )],
 };
 
 static TERMINAL: Schema = Schema {
@@ -711,6 +724,7 @@ mod tests {
                 dev: 1,
                 ino: 1,
                 madvise: 1,
+                may_write: true,
             }],
             page_runs: vec![PageRunRecord {
                 vaddr: 4096,
@@ -748,6 +762,7 @@ mod tests {
             pipes: vec![PipeRecord {
                 ino: 1,
                 data: vec![1],
+                capacity: Some(65536),
             }],
             no_new_privs: true,
             sigaltstack: Some(SigaltstackRecord {
@@ -757,6 +772,15 @@ mod tests {
             }),
             vdso_sha256: vec![0; 32],
             security: Some(full_task()),
+            attrs: Some(TaskAttrsRecord {
+                dumpable: 1,
+                itimers: vec![ItimerRecord {
+                    which: 0,
+                    interval_us: 1,
+                    value_us: 1,
+                }],
+                ..Default::default()
+            }),
             terminal: Some(TerminalRecord {
                 fd: 0,
                 iflag: 1,
