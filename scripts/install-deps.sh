@@ -10,6 +10,15 @@ for pair in gcc:gcc make:make python3:python3 perl:perl bash:bash sleep:coreutil
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# The VM test rig (tests/vm/run.sh): qemu, a static busybox for the
+# initramfs, the AppArmor and SELinux policy compilers. Debian's kernel is
+# fetched by the rig itself with `apt-get download` into target/vm-cache.
+for pair in qemu-system-x86_64:qemu-system-x86 cpio:cpio apparmor_parser:apparmor \
+            checkpolicy:checkpolicy readelf:binutils; do
+    cmd=${pair%%:*}; pkg=${pair##*:}
+    command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
+dpkg -s busybox-static >/dev/null 2>&1 || need_pkgs+=(busybox-static)
 [ -e /usr/include/linux/seccomp.h ] || need_pkgs+=(linux-libc-dev)
 [ -e /usr/include/stdio.h ] || need_pkgs+=(libc6-dev)
 

@@ -28,7 +28,7 @@ pub fn run(a: &LsmArgs) -> Result<u8, Failure> {
     }
     let profile = host_profile(a.sysroot.as_deref())?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&profile).expect("json"));
+        println!("{}", crate::cmd_inspect::versioned_json(&profile));
     } else {
         print_profile(&profile);
     }
@@ -71,7 +71,7 @@ fn run_task(a: &LsmArgs, pid: i32) -> Result<u8, Failure> {
     let state = taskstate::read_task_state(&view, pid)
         .or_fail(|| format!("cannot read the security state of pid {pid}"))?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&state).expect("json"));
+        println!("{}", crate::cmd_inspect::versioned_json(&state));
         return Ok(0);
     }
     println!("pid {pid}: {} thread(s)", state.threads.len());

@@ -42,13 +42,21 @@ pub fn run(a: &PolicyDiffArgs) -> Result<u8, Failure> {
     let code = u8::try_from(verdict.exit_code()).unwrap_or(1);
     if a.json {
         let v = serde_json::json!({
+            "schema_version": crate::cmd_inspect::JSON_SCHEMA_VERSION,
             "image": display_name(&a.image),
             "host": host_name,
-            "flags": { "keep_lsm": flags.keep_lsm, "require_same_policy": flags.require_same_policy },
+            "flags": {
+                "keep_lsm": flags.keep_lsm,
+                "require_same_policy": flags.require_same_policy,
+                "lsm_as_caller": flags.lsm_as_caller,
+                "lsm_labels": flags.lsm_labels,
+            },
             "diff": diff,
             "principal": verdict.principal,
             "verdict": verdict.to_json(),
         });
+        let mut v = v;
+        crate::cmd_inspect::hex_capabilities(&mut v);
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
         return Ok(code);
     }
@@ -78,10 +86,16 @@ pub fn run(a: &PolicyDiffArgs) -> Result<u8, Failure> {
     }
     let mut flag_words = Vec::new();
     if flags.keep_lsm {
-        flag_words.push("--keep-lsm");
+        flag_words.push("--keep-lsm".to_owned());
     }
     if flags.require_same_policy {
-        flag_words.push("--require-same-policy");
+        flag_words.push("--require-same-policy".to_owned());
+    }
+    if flags.lsm_as_caller {
+        flag_words.push("--lsm-as-caller".to_owned());
+    }
+    for l in &flags.lsm_labels {
+        flag_words.push(format!("--lsm-label {l}"));
     }
     println!(
         "restore{}{} would be:",
@@ -145,10 +159,32 @@ fn read_profile(p: &std::path::Path) -> Result<HostProfile, Failure> {
     }
     let text = std::fs::read_to_string(p)
         .or_fail(|| format!("cannot read host profile {}", p.display()))?;
-    serde_json::from_str(&text).or_fail(|| {
+    let profile: HostProfile = serde_json::from_str(&text).or_fail(|| {
         format!(
             "host profile {} is not a `ckpt lsm --json` profile",
             p.display()
         )
-    })
+    })?;
+    check_profile_digests(&profile).map_err(|lsm| {
+        Failure::operational(anyhow::anyhow!(
+            "host profile {} is inconsistent: the {lsm} digest does not match its components (edited?); save it again with `ckpt lsm --json` on that host",
+            p.display()
+        ))
+    })?;
+    Ok(profile)
+}
+
+/// Each recorded LSM digest must be the one its components and version
+/// give; an edited component under an unchanged digest would otherwise
+/// compare as "same". Returns the first inconsistent LSM's name.
+pub fn check_profile_digests(profile: &HostProfile) -> Result<(), String> {
+    match profile.lsms.iter().find(|l| {
+        l.fingerprint
+            .digest
+            .as_ref()
+            .is_some_and(|d| *d != l.fingerprint.canonical_digest())
+    }) {
+        Some(l) => Err(l.name.clone()),
+        None => Ok(()),
+    }
 }

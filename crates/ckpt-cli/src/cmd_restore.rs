@@ -11,14 +11,18 @@ use crate::verdict_input::{
     decide_for_restore, engine_failure, print_verdict_messages, refusal_failure,
 };
 use crate::{Failure, RestoreArgs};
-use ckpt_core::{RestoreOptions, StdioRedirect};
+use ckpt_core::{phase, RestoreOptions, StdioRedirect};
 use image_format::SignaturePolicy;
 
 pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
+    let progress = show_progress(a.quiet);
     // --require-signature / --trusted-key refuse before anything is decoded.
     let policy = SignaturePolicy::for_restore(read_trusted_verifying_keys(a)?, a.require_signature);
-    let img = open_with_policy(&a.image, &policy)?;
-    let decision = decide_for_restore(&img, a)?;
+    let img = phase::timed("verify", || open_with_policy(&a.image, &policy))?;
+    if progress {
+        eprintln!("restore: image verified");
+    }
+    let decision = phase::timed("plan", || decide_for_restore(&img, a))?;
     let verdict = decision.verdict();
     print_verdict_messages(verdict, a.quiet);
     let Some(approved) = decision.approved() else {
@@ -37,6 +41,9 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     };
     let restored = ckpt_core::restore(approved, &opts).map_err(engine_failure)?;
     let pid = restored.pid();
+    if progress {
+        eprintln!("restore: pid {pid} rebuilt and resumed");
+    }
     for f in restored.files_opened_as_caller() {
         eprintln!("notice: --files-as-caller: opened {f} with your authority");
     }
@@ -60,8 +67,12 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
             )));
         }
     }
+    report(a, pid);
     if a.detach {
-        println!("{}", restored.detach());
+        let pid = restored.detach();
+        if !a.report.json {
+            println!("{pid}");
+        }
         return Ok(0);
     }
     if !a.quiet && show_progress(false) {
@@ -110,6 +121,25 @@ pub(crate) fn write_pidfile(path: &std::path::Path, pid: i32) -> std::io::Result
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// `--stats` (phase times on standard error) and `--json` (the summary as
+/// one object on standard output, docs/json.md).
+fn report(a: &RestoreArgs, pid: i32) {
+    if a.report.stats {
+        eprint!("{}", crate::logging::phases_text());
+    }
+    if a.report.json {
+        let v = serde_json::json!({
+            "schema_version": 1,
+            "command": "restore",
+            "image": crate::image_io::display_name(&a.image),
+            "pid": pid,
+            "detached": a.detach,
+            "phases_us": crate::logging::phases_json(),
+        });
+        println!("{v}");
+    }
 }
 
 #[cfg(test)]

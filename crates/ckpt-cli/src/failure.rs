@@ -38,9 +38,11 @@ impl Failure {
     pub fn code(&self) -> u8 {
         self.code
     }
-    /// The whole cause chain on one line: `outer: inner: root`.
+    /// The cause chain on one line, `outer: inner: root`, each cause once:
+    /// a cause whose text an outer message already quotes (thiserror
+    /// variants that print their `#[source]`) is not repeated.
     pub fn message(&self) -> String {
-        format!("{:#}", self.error)
+        chain_message(self.error.chain().map(|c| c.to_string()))
     }
 }
 
@@ -48,6 +50,22 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message())
     }
+}
+
+/// Joins the texts of a cause chain with `: `, skipping each text that is
+/// already part of what was joined so far.
+fn chain_message(texts: impl Iterator<Item = String>) -> String {
+    let mut out = String::new();
+    for text in texts {
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Shorthand: attach context to an operational error.
@@ -58,5 +76,32 @@ pub trait OrFail<T> {
 impl<T, E: Into<anyhow::Error>> OrFail<T> for Result<T, E> {
     fn or_fail(self, what: impl FnOnce() -> String) -> Result<T, Failure> {
         self.map_err(|e| Failure::operational(e.into().context(what())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_quoted_is_printed_once() {
+        let texts = [
+            "cannot freeze pid 7: PTRACE_SEIZE on pid 7: No such process (os error 3)",
+            "PTRACE_SEIZE on pid 7: No such process (os error 3)",
+            "No such process (os error 3)",
+        ];
+        let m = chain_message(texts.iter().map(|s| s.to_string()));
+        assert_eq!(m, texts[0]);
+        assert_eq!(m.matches("os error 3").count(), 1);
+    }
+
+    #[test]
+    fn distinct_causes_are_joined() {
+        let e = anyhow::Error::new(std::io::Error::from_raw_os_error(2)).context("cannot open x");
+        let f = Failure::operational(e);
+        assert_eq!(
+            f.message(),
+            "cannot open x: No such file or directory (os error 2)"
+        );
     }
 }

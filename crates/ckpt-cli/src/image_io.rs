@@ -4,6 +4,7 @@
 
 use crate::failure::Failure;
 use image_format::{FormatError, FormatErrorKind, SignaturePolicy, VerifiedImage};
+use std::io::IsTerminal;
 use std::path::Path;
 
 /// The exit class of a format error: a bad or refused signature is a
@@ -36,6 +37,11 @@ pub fn open_verified(path: &Path) -> Result<VerifiedImage, Failure> {
 /// section is hashed or any record decoded (DESIGN 3.1).
 pub fn open_with_policy(path: &Path, policy: &SignaturePolicy) -> Result<VerifiedImage, Failure> {
     let result = if path.as_os_str() == "-" {
+        if std::io::stdin().is_terminal() {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "refusing to read an image from a terminal; pipe one in (`ckpt dump PID -o - | ckpt restore -`) or give the image's path"
+            )));
+        }
         VerifiedImage::from_stream_with_policy(std::io::stdin().lock(), policy)
     } else {
         let file = std::fs::File::open(path).map_err(|e| {

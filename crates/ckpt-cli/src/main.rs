@@ -6,8 +6,11 @@
 //! exit with 2.
 #![deny(unsafe_code)]
 
+mod check_sys;
+mod cmd_check;
 mod cmd_demo;
 mod cmd_dump;
+mod cmd_generate_docs;
 mod cmd_inspect;
 mod cmd_keygen;
 mod cmd_lsm;
@@ -15,11 +18,13 @@ mod cmd_policy_diff;
 mod cmd_restore;
 mod failure;
 mod image_io;
+mod logging;
 mod output;
 mod sys;
+mod target_check;
 mod verdict_input;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,10 +32,27 @@ pub use failure::Failure;
 
 /// Checkpoint/restart for Linux processes that keeps security state honest.
 #[derive(Parser, Debug)]
-#[command(name = "ckpt", version, about, propagate_version = true)]
+#[command(name = "ckpt", about, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log each phase with its time (-v), and debug detail (-vv), on standard error.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Append every log record, with its time, to FILE.
+    #[arg(long, value_name = "FILE", global = true)]
+    log_file: Option<PathBuf>,
+}
+
+/// `--stats` and `--json` of dump and restore.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct ReportFlags {
+    /// Print the phase times and sizes when done.
+    #[arg(long)]
+    pub stats: bool,
+    /// Print the summary (sizes, phase times) as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -45,10 +67,15 @@ enum Command {
     Lsm(LsmArgs),
     /// Show what an image holds.
     Inspect(InspectArgs),
+    /// Show what this kernel and this caller support (like `criu check`).
+    Check(CheckArgs),
     /// Write an Ed25519 signing key to KEY and its public key to KEY.pub.
     Keygen(KeygenArgs),
     /// Start a small process, checkpoint it, restore it and show it continuing.
     Demo,
+    /// Write man pages and shell completions under DIR (for `make install`).
+    #[command(hide = true)]
+    GenerateDocs { dir: PathBuf },
     /// The demo's counter process (internal).
     #[command(hide = true)]
     DemoCounter { out: PathBuf, start: u64 },
@@ -64,12 +91,17 @@ pub struct DumpArgs {
     /// Leave the process running after the dump (default: kill it once the image is complete).
     #[arg(long)]
     pub leave_running: bool,
+    /// Replace IMG if it already exists.
+    #[arg(long)]
+    pub force: bool,
     /// Sign the image with this Ed25519 key (from `ckpt keygen`).
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -80,6 +112,12 @@ pub struct VerdictFlags {
     /// Refuse when any LSM's policy fingerprint differs or is unknown.
     #[arg(long)]
     pub require_same_policy: bool,
+    /// Run with your own LSM labels even where the image's label confined the task (each one given up is listed).
+    #[arg(long)]
+    pub lsm_as_caller: bool,
+    /// Give the tasks this label instead of the image's (checked under the current policy, applied by the task); repeatable.
+    #[arg(long = "lsm-label", value_name = "LSM:LABEL")]
+    pub lsm_labels: Vec<lsm_labels::verdict::ChosenLabel>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -124,6 +162,8 @@ pub struct RestoreArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub report: ReportFlags,
 }
 
 #[derive(clap::Args, Debug)]
@@ -157,6 +197,19 @@ pub struct LsmArgs {
 pub struct InspectArgs {
     /// Image file (`-` for standard input).
     pub image: PathBuf,
+    /// Machine-readable output (docs/json.md; always complete).
+    #[arg(long)]
+    pub json: bool,
+    /// List every mapping instead of a summary.
+    #[arg(long)]
+    pub maps: bool,
+    /// List every open file instead of a summary.
+    #[arg(long)]
+    pub files: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CheckArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -169,9 +222,32 @@ pub struct KeygenArgs {
     pub output: PathBuf,
 }
 
+/// `ckpt --version`: the release, the image format it writes and the git
+/// revision it was built from.
+fn version() -> String {
+    format!(
+        "{} (image format {}, git {})",
+        env!("CARGO_PKG_VERSION"),
+        image_format::FORMAT_VERSION,
+        env!("CKPT_GIT_REV")
+    )
+}
+
+/// The clap command with the run-time version string.
+fn cli_command() -> clap::Command {
+    Cli::command().version(version())
+}
+
 fn main() -> ExitCode {
     sys::default_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&cli_command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Err(f) = logging::init(cli.verbose, cli.log_file.as_deref()) {
+        eprintln!("ckpt: {}", f.message());
+        return ExitCode::from(f.code());
+    }
     let result = match cli.command {
         Command::Dump(a) => cmd_dump::run(&a),
         Command::Restore(a) => cmd_restore::run(&a),
@@ -179,7 +255,9 @@ fn main() -> ExitCode {
         Command::Lsm(a) => cmd_lsm::run(&a),
         Command::Inspect(a) => cmd_inspect::run(&a),
         Command::Keygen(a) => cmd_keygen::run(&a),
+        Command::Check(a) => cmd_check::run(&a),
         Command::Demo => cmd_demo::run(),
+        Command::GenerateDocs { dir } => cmd_generate_docs::run(&dir, cli_command()),
         Command::DemoCounter { out, start } => cmd_demo::counter(&out, start),
     };
     match result {

@@ -29,6 +29,8 @@ pub fn flags_from(v: &VerdictFlags) -> RestoreFlags {
     RestoreFlags {
         keep_lsm: v.keep_lsm,
         require_same_policy: v.require_same_policy,
+        lsm_as_caller: v.lsm_as_caller,
+        lsm_labels: v.lsm_labels.clone(),
         ..RestoreFlags::default()
     }
 }

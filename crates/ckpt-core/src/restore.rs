@@ -285,6 +285,7 @@ pub(crate) fn rebuild(
     };
     let mut guard = ChildGuard(Some(tracee));
     let files_as_caller;
+    let rebuild_started = std::time::Instant::now();
     {
         let t = guard.0.as_mut().expect("tracee present");
         let mut r = Rebuilder {
@@ -298,8 +299,9 @@ pub(crate) fn rebuild(
         files_as_caller = std::mem::take(&mut r.sec.opened_as_caller);
     }
     give_terminal_modes(state, stdio)?;
+    crate::phase::record("rebuild", rebuild_started.elapsed());
     let t = guard.0.take().expect("tracee present");
-    if let Err(source) = t.detach() {
+    if let Err(source) = crate::phase::timed("resume", || t.detach()) {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid),
             nix::sys::signal::Signal::SIGKILL,

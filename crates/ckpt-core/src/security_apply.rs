@@ -367,9 +367,12 @@ pub fn label_write_bytes(l: &TaskLabel) -> Vec<u8> {
     l.value.clone()
 }
 
-/// The proc path a task writes label `l` to.
+/// The proc path a task writes label `l` to. SELinux has no
+/// `attr/selinux/` directory (only Smack and AppArmor have their own): its
+/// attributes are the legacy files, which no other LSM can hold while
+/// SELinux is active (SELinux, Smack and AppArmor exclude each other).
 pub fn label_path(l: &TaskLabel) -> String {
-    if l.lsm.is_empty() {
+    if l.lsm.is_empty() || l.lsm == "selinux" {
         format!("/proc/thread-self/attr/{}", l.attr)
     } else {
         format!("/proc/thread-self/attr/{}/{}", l.lsm, l.attr)

@@ -305,6 +305,8 @@ fn caller_context() -> Result<CallerContext, RestoreError> {
             IdLimits::from_proc(&uid_map, &gid_map, &setgroups)
         },
         rlimits,
+        // Rule 3.2: what a task restored without --keep-lsm runs with.
+        labels: sec.labels,
     })
 }
 

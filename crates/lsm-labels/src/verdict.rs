@@ -21,6 +21,9 @@ use crate::profile::HostProfile;
 use crate::rlimit_rules::{self, Rlimit, RlimitCapped};
 use crate::task::{SeccompMode, TaskCreds, TaskLabel, TaskSecurity};
 
+mod confinement;
+pub use confinement::{ChosenLabel, ChosenLabelError, GivenUpLabel};
+
 /// An Ed25519 public key that signed an image, or that the user trusts
 /// (`--trusted-key`). Shown as its fingerprint (the one of `ckpt keygen`
 /// and `ckpt inspect`, [`image_format::keys::fingerprint_of`]), in text
@@ -132,6 +135,12 @@ pub struct RestoreFlags {
     /// `--trusted-key`: an unsigned image, or one signed by another key, is
     /// refused, as with `--require-signature`.
     pub trusted_keys: Vec<SignerKey>,
+    /// 3.2 `--lsm-as-caller`: run with the caller's labels even where the
+    /// image's label confined the task.
+    pub lsm_as_caller: bool,
+    /// 3.2 `--lsm-label LSM:LABEL`: labels the operator names, checked and
+    /// applied like kept ones.
+    pub lsm_labels: Vec<ChosenLabel>,
     /// `--trust-unsigned-stream`: a caller holding privilege accepts an
     /// unsigned stream's claims as its own (DESIGN 3.5).
     pub trust_unsigned_stream: bool,
@@ -178,6 +187,9 @@ pub struct CallerContext {
     /// Ids the caller's user namespace can express, when the engine knows
     /// (from `/proc/self/{uid_map,gid_map,setgroups}`); `None`: any.
     pub id_limits: Option<IdLimits>,
+    /// The caller's own LSM attributes (as `taskstate` reads them): the
+    /// labels a task restored without `--keep-lsm` runs with (3.2).
+    pub labels: Vec<TaskLabel>,
     /// The caller's own resource limits (the restored task starts with
     /// them).
     pub rlimits: Vec<Rlimit>,
@@ -198,6 +210,7 @@ impl CallerContext {
             no_new_privs: task.no_new_privs,
             initial_user_ns,
             id_limits,
+            labels: task.labels.clone(),
             rlimits: Vec::new(),
         }
     }
@@ -269,6 +282,7 @@ impl CallerContext {
                 gids: vec![IdRange::single(egid)],
                 setgroups_allowed: false,
             }),
+            labels: self.labels.clone(),
             rlimits: self.rlimits.clone(),
         }
     }
@@ -427,6 +441,15 @@ pub enum Refusal {
     /// DESIGN 2: keeping the PIDs needs CAP_CHECKPOINT_RESTORE (or
     /// CAP_SYS_ADMIN).
     PidsNeedCheckpointRestore { tids: Vec<i32> },
+    /// 3.2: without `--keep-lsm`, the task would lose the confinement of a
+    /// recorded label.
+    ConfiningLabelDropped {
+        tid: i32,
+        lsm: String,
+        label: String,
+        /// The caller's label of that LSM, if it has one here.
+        caller_label: Option<String>,
+    },
 }
 
 impl Refusal {
@@ -539,6 +562,11 @@ impl fmt::Display for Refusal {
                 "refused: keeping the checkpointed PIDs ({}) needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN), which you lack; restore with --pid-ns to restore into a new PID namespace",
                 tids(t)
             ),
+            Refusal::ConfiningLabelDropped { tid, lsm, label, caller_label } => write!(
+                f,
+                "refused: task {tid} ran confined by {lsm} label {label:?}; restoring it with your label ({}) would give that confinement up; use --keep-lsm to keep it, --lsm-as-caller to accept your own label, or --lsm-label {lsm}:LABEL to name one",
+                caller_label.as_deref().unwrap_or("none on this host")
+            ),
         }
     }
 }
@@ -616,6 +644,10 @@ pub enum Notice {
     FilesAsCaller,
     /// Another kernel release than at dump.
     KernelDiffers { image: String, host: String },
+    /// 3.2 `--lsm-as-caller`: each confining label given up.
+    LabelsGivenUp { labels: Vec<GivenUpLabel> },
+    /// 3.2 `--lsm-label`: the labels the operator named.
+    LabelsChosen { labels: Vec<ChosenLabel> },
     /// 3.5: who vouches for the image's credentials.
     Principal { principal: ImagePrincipal },
     /// 3.5: a hard limit the restored identity could not set.
@@ -648,6 +680,16 @@ impl fmt::Display for Notice {
             Notice::KernelDiffers { image, host } => {
                 write!(f, "notice: the image was made on kernel {image}, this host runs {host}")
             }
+            Notice::LabelsGivenUp { labels } => write!(
+                f,
+                "notice: --lsm-as-caller: running with your labels, giving up the confinement of {}",
+                labels.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
+            Notice::LabelsChosen { labels } => write!(
+                f,
+                "notice: --lsm-label: the tasks set {} themselves instead of the image's; the LSM decides whether each transition is allowed",
+                labels.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            ),
             Notice::Principal { principal } => {
                 write!(f, "notice: the image's credentials are vouched for by {principal}")
             }
@@ -870,6 +912,39 @@ fn labels_to_apply(task: &TaskSecurity, image: &HostProfile) -> Vec<TaskLabel> {
     out
 }
 
+/// 3.3: why label `l` of task `tid` may not be applied on this host, if so.
+fn label_refusal(input: &VerdictInput<'_>, tid: i32, l: &TaskLabel) -> Option<Refusal> {
+    let label = label_text(&l.value);
+    let (lsm, attr) = (l.lsm.clone(), l.attr.clone());
+    // A label for an LSM outside the stack (a forged image, a legacy
+    // attribute with no label LSM, a mistyped --lsm-label) has no one to
+    // judge it.
+    let check = if input.host.lsm(&l.lsm).is_some() {
+        input.labels.check(&l.lsm, &l.attr, &l.value)
+    } else {
+        LabelCheck::Invalid {
+            why: format!("no LSM named {:?} is in the stack to apply it", l.lsm),
+        }
+    };
+    match check {
+        LabelCheck::Valid => None,
+        LabelCheck::Invalid { why } => Some(Refusal::LabelInvalid {
+            tid,
+            lsm,
+            attr,
+            label,
+            why,
+        }),
+        LabelCheck::Unknown { why } => Some(Refusal::LabelUncheckable {
+            tid,
+            lsm,
+            attr,
+            label,
+            why,
+        }),
+    }
+}
+
 /// DESIGN 3 as one pure function. Rule order: integrity, signature (both
 /// stop here, since nothing else in the image is trusted then),
 /// architecture, stack and policy (3.2-3.4), labels (3.3), and per task
@@ -1020,51 +1095,72 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
     }
 
     // 3.2 / 3.3: labels.
+    let chosen: Vec<TaskLabel> = flags
+        .lsm_labels
+        .iter()
+        .map(ChosenLabel::as_task_label)
+        .collect();
+    let is_chosen = |l: &TaskLabel| chosen.iter().any(|c| c.lsm == l.lsm && c.attr == l.attr);
     let mut label_count = 0;
+    let mut given_up = Vec::new();
     let mut task_labels = Vec::with_capacity(input.tasks.len());
     for t in input.tasks {
-        let labels = labels_to_apply(t, input.image);
-        label_count += labels.len();
-        if flags.keep_lsm && diff.stack_equal {
-            for l in &labels {
-                let label = label_text(&l.value);
-                let (lsm, attr, tid) = (l.lsm.clone(), l.attr.clone(), t.tid);
-                // A label for an LSM outside the stack (a forged image, or a
-                // legacy attribute with no label LSM) has no one to judge it.
-                let in_stack = input.host.lsm(&l.lsm).is_some();
-                let check = if in_stack {
-                    input.labels.check(&l.lsm, &l.attr, &l.value)
+        let recorded = labels_to_apply(t, input.image);
+        label_count += recorded.len();
+        // What the task writes: the image's labels with --keep-lsm (a chosen
+        // label replaces the image's of the same LSM), else only the chosen.
+        let mut labels: Vec<TaskLabel> = if flags.keep_lsm {
+            recorded.iter().filter(|l| !is_chosen(l)).cloned().collect()
+        } else {
+            Vec::new()
+        };
+        labels.extend(chosen.iter().cloned());
+        if !flags.keep_lsm {
+            // 3.2: a recorded label that confined the task is not silently given up.
+            for l in recorded
+                .iter()
+                .filter(|l| l.attr == "current" && !is_chosen(l))
+            {
+                let mine = confinement::caller_label(input.caller, input.host, &l.lsm);
+                if !confinement::is_confining(&l.lsm, &l.value, mine.as_deref()) {
+                    continue;
+                }
+                let (tid, lsm, label) = (t.tid, l.lsm.clone(), label_text(&l.value));
+                if flags.lsm_as_caller {
+                    given_up.push(GivenUpLabel { tid, lsm, label });
                 } else {
-                    LabelCheck::Invalid {
-                        why: format!("no LSM named {:?} is in the stack to apply it", l.lsm),
-                    }
-                };
-                match check {
-                    LabelCheck::Valid => {}
-                    LabelCheck::Invalid { why } => refusals.push(Refusal::LabelInvalid {
+                    refusals.push(Refusal::ConfiningLabelDropped {
                         tid,
                         lsm,
-                        attr,
                         label,
-                        why,
-                    }),
-                    LabelCheck::Unknown { why } => refusals.push(Refusal::LabelUncheckable {
-                        tid,
-                        lsm,
-                        attr,
-                        label,
-                        why,
-                    }),
+                        caller_label: mine.map(|v| label_text(&v)),
+                    });
                 }
             }
         }
-        task_labels.push(if flags.keep_lsm { labels } else { Vec::new() });
+        // Checked under the current policy: kept labels (same stack only:
+        // otherwise the stack refusal says it all) and chosen ones always.
+        let check_all = flags.keep_lsm && diff.stack_equal;
+        for l in labels.iter().filter(|l| check_all || is_chosen(l)) {
+            if let Some(r) = label_refusal(input, t.tid, l) {
+                refusals.push(r);
+            }
+        }
+        task_labels.push(labels);
     }
     if label_count > 0 {
         notices.push(if flags.keep_lsm {
             Notice::LabelsKept { count: label_count }
         } else {
             Notice::LabelsNotRestored { count: label_count }
+        });
+    }
+    if !given_up.is_empty() {
+        notices.push(Notice::LabelsGivenUp { labels: given_up });
+    }
+    if !flags.lsm_labels.is_empty() {
+        notices.push(Notice::LabelsChosen {
+            labels: flags.lsm_labels.clone(),
         });
     }
 

@@ -7,6 +7,7 @@ mod decoder_limits;
 mod engine;
 mod landlock_ns;
 mod lsm;
+mod lsm_confinement;
 mod refusals;
 mod security;
 mod stdio;

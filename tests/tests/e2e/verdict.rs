@@ -209,9 +209,14 @@ fn policy_diff_against_a_saved_host_profile_names_changed_components() {
             digest: Digest::of(b"p"),
         },
     ];
+    // Consistent profiles: policy-diff --host refuses digests that do not
+    // match their components.
+    for l in &mut image_profile.lsms {
+        l.fingerprint.digest = Some(l.fingerprint.canonical_digest());
+    }
     let mut other_host = image_profile.clone();
     other_host.lsms[1].fingerprint.components[0].digest = Digest::of(b"1");
-    other_host.lsms[1].fingerprint.digest = Some(Digest::of(b"policy v33 with boolean on"));
+    other_host.lsms[1].fingerprint.digest = Some(other_host.lsms[1].fingerprint.canonical_digest());
     let host_json = dir.path().join("host.json");
     std::fs::write(&host_json, serde_json::to_vec(&other_host).unwrap()).unwrap();
     let img = write_img(

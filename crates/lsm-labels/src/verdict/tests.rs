@@ -75,12 +75,22 @@ fn user_creds(uid: u32) -> TaskCreds {
     }
 }
 
+/// The caller's own label: the same domain as the default task's.
+fn caller_labels() -> Vec<TaskLabel> {
+    vec![TaskLabel {
+        lsm: String::new(),
+        attr: "current".into(),
+        value: b"unconfined_u:unconfined_r:unconfined_t:s0\0".to_vec(),
+    }]
+}
+
 fn root_caller() -> CallerContext {
     CallerContext {
         creds: root_creds(),
         no_new_privs: false,
         initial_user_ns: true,
         id_limits: None,
+        labels: caller_labels(),
         rlimits: vec![nofile(1024, 4096)],
     }
 }
@@ -96,6 +106,7 @@ fn user_caller(uid: u32) -> CallerContext {
         no_new_privs: false,
         initial_user_ns: true,
         id_limits: None,
+        labels: caller_labels(),
         rlimits: vec![nofile(1024, 4096)],
     }
 }
@@ -313,10 +324,15 @@ fn scenarios() -> Vec<Scenario> {
                         )
                     })
                 } else {
-                    Expect::Allowed {
-                        warning: Some(|w| matches!(w, Warning::StackDiffers { .. })),
-                        notice: Some(|n| matches!(n, Notice::LabelsNotRestored { count: 1 })),
-                    }
+                    // 3.2: the caller has no SELinux domain on this host, so
+                    // the task's domain would be given up.
+                    Expect::Refused(|r| {
+                        matches!(
+                            r,
+                            Refusal::ConfiningLabelDropped { tid: 4242, lsm, caller_label: None, .. }
+                                if lsm == "selinux"
+                        )
+                    })
                 }
             },
         },
@@ -396,10 +412,14 @@ fn scenarios() -> Vec<Scenario> {
                         )
                     })
                 } else {
-                    Expect::Allowed {
-                        warning: None,
-                        notice: Some(|n| matches!(n, Notice::LabelsNotRestored { count: 1 })),
-                    }
+                    // 3.2: another domain than the caller's is confinement.
+                    Expect::Refused(|r| {
+                        matches!(
+                            r,
+                            Refusal::ConfiningLabelDropped { tid: 4242, lsm, label, .. }
+                                if lsm == "selinux" && label == "bad_u:bad_r:bad_t:s0"
+                        )
+                    })
                 }
             },
         },
@@ -593,6 +613,8 @@ fn another_architecture_is_an_operational_refusal() {
 fn rule_3_2_without_keep_lsm_no_label_is_restored() {
     let mut c = Case::new();
     c.host = profile(&[("capability", "cap"), ("apparmor", "aa")]);
+    // The caller has no SELinux domain here: the task's is given up explicitly.
+    c.flags.lsm_as_caller = true;
     let v = c.decide();
     assert!(v.allowed());
     assert!(v
@@ -606,6 +628,164 @@ fn rule_3_2_without_keep_lsm_no_label_is_restored() {
         .warnings
         .iter()
         .any(|w| matches!(w, Warning::StackDiffers { .. })));
+}
+
+/// An AppArmor host whose task ran under profile `ckpt_fx`; the caller is
+/// unconfined.
+fn apparmor_case() -> Case {
+    let mut c = Case::new();
+    c.image = profile(&[("capability", "cap"), ("apparmor", "aa"), ("bpf", "none")]);
+    c.host = c.image.clone();
+    c.tasks[0].labels = vec![
+        TaskLabel {
+            lsm: "".into(),
+            attr: "current".into(),
+            value: b"ckpt_fx (enforce)\n".to_vec(),
+        },
+        TaskLabel {
+            lsm: "apparmor".into(),
+            attr: "current".into(),
+            value: b"ckpt_fx (enforce)\n".to_vec(),
+        },
+    ];
+    c.caller.labels = vec![TaskLabel {
+        lsm: "apparmor".into(),
+        attr: "current".into(),
+        value: b"unconfined\n".to_vec(),
+    }];
+    c
+}
+
+#[test]
+fn rule_3_2_a_confining_profile_is_not_given_up_silently() {
+    let c = apparmor_case();
+    let v = c.decide();
+    assert_eq!(
+        v.refusals,
+        [Refusal::ConfiningLabelDropped {
+            tid: 4242,
+            lsm: "apparmor".into(),
+            label: "ckpt_fx (enforce)".into(),
+            caller_label: Some("unconfined".into()),
+        }]
+    );
+    assert_eq!(v.exit_code(), 3);
+    let msg = v.refusals[0].to_string();
+    for way_out in [
+        "--keep-lsm",
+        "--lsm-as-caller",
+        "--lsm-label apparmor:LABEL",
+    ] {
+        assert!(msg.contains(way_out), "{msg}");
+    }
+}
+
+#[test]
+fn rule_3_2_unconfined_or_the_callers_own_label_is_no_confinement() {
+    let mut c = apparmor_case();
+    for l in &mut c.tasks[0].labels {
+        l.value = b"unconfined\n".to_vec();
+    }
+    assert!(c.decide().allowed());
+    // SELinux: the caller's own domain (Case::new's task and caller).
+    assert!(Case::new().decide().allowed());
+}
+
+#[test]
+fn rule_3_2_lsm_as_caller_lists_each_label_given_up() {
+    let mut c = apparmor_case();
+    c.flags.lsm_as_caller = true;
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert!(v.plan.as_ref().unwrap().tasks[0].labels.is_empty());
+    let given_up = v
+        .notices
+        .iter()
+        .find_map(|n| match n {
+            Notice::LabelsGivenUp { labels } => Some(labels.clone()),
+            _ => None,
+        })
+        .expect("a notice listing the labels given up");
+    assert_eq!(
+        given_up,
+        [GivenUpLabel {
+            tid: 4242,
+            lsm: "apparmor".into(),
+            label: "ckpt_fx (enforce)".into()
+        }]
+    );
+    let text = v.to_string();
+    assert!(
+        text.contains("task 4242 apparmor \"ckpt_fx (enforce)\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn rule_3_2_lsm_label_is_checked_and_applied_like_a_kept_one() {
+    let mut c = apparmor_case();
+    c.flags.lsm_labels = vec!["apparmor:other_profile".parse().unwrap()];
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    assert_eq!(
+        v.plan.as_ref().unwrap().tasks[0].labels,
+        [TaskLabel {
+            lsm: "apparmor".into(),
+            attr: "current".into(),
+            value: b"other_profile".to_vec()
+        }]
+    );
+    assert!(v
+        .notices
+        .iter()
+        .any(|n| matches!(n, Notice::LabelsChosen { .. })));
+    // Invalid under the current policy: refused, with or without --keep-lsm.
+    for keep_lsm in [false, true] {
+        c.flags.keep_lsm = keep_lsm;
+        c.flags.lsm_labels = vec!["apparmor:bad_profile".parse().unwrap()];
+        let v = c.decide();
+        assert!(
+            refused_with(
+                &v,
+                |r| matches!(r, Refusal::LabelInvalid { label, .. } if label == "bad_profile")
+            ),
+            "{v}"
+        );
+    }
+    // An LSM that is not in the stack cannot judge it.
+    c.flags.keep_lsm = false;
+    c.flags.lsm_labels = vec!["smack:Fx".parse().unwrap()];
+    let v = c.decide();
+    assert!(refused_with(
+        &v,
+        |r| matches!(r, Refusal::LabelInvalid { lsm, .. } if lsm == "smack")
+    ));
+}
+
+#[test]
+fn rule_3_3_lsm_label_replaces_the_kept_label_of_its_lsm_only() {
+    let mut c = apparmor_case();
+    c.flags.keep_lsm = true;
+    c.tasks[0].labels.push(TaskLabel {
+        lsm: "apparmor".into(),
+        attr: "exec".into(),
+        value: b"exec_profile".to_vec(),
+    });
+    c.flags.lsm_labels = vec!["apparmor:other_profile".parse().unwrap()];
+    let v = c.decide();
+    assert!(v.allowed(), "{v}");
+    let labels = &v.plan.as_ref().unwrap().tasks[0].labels;
+    let got: Vec<(&str, &[u8])> = labels
+        .iter()
+        .map(|l| (l.attr.as_str(), l.value.as_slice()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("exec", &b"exec_profile"[..]),
+            ("current", &b"other_profile"[..])
+        ]
+    );
 }
 
 #[test]
