@@ -6,11 +6,12 @@
 #               per LSM stack (docs/vm-tests.md; VM_STACKS="apparmor selinux")
 #   make bench  speed figures against DESIGN 7
 #   make fuzz   fuzz the image reader (FUZZ_SECONDS=600)
+#   make fuzz-memory  fuzz the bounded decoder's peak memory (FUZZ_SECONDS=600)
 #   make install PREFIX=/usr/local   the binary, man pages and completions
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: deps demo test vm-test bench fuzz install
+.PHONY: deps demo test vm-test bench fuzz fuzz-memory install
 
 deps:
 	@./scripts/install-deps.sh
@@ -43,6 +44,16 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	mkdir -p fuzz/corpus/verify_image_fixed_digests
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run verify_image_fixed_digests corpus/verify_image_fixed_digests seeds/verify_image -- -max_total_time=$(FUZZ_SECONDS)
+
+# Peak memory of the bounded decoder (issue 7 item 6): the target aborts
+# when one input allocates more than 2 x its length + its schema's
+# structure bound + 1 MiB (docs/image-format.md, "Limits"); libFuzzer's
+# -malloc_limit_mb (largest single allocation) and -rss_limit_mb (whole
+# process) are a second net.
+fuzz-memory:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	mkdir -p fuzz/corpus/bounded_decode
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run bounded_decode corpus/bounded_decode -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=512 -malloc_limit_mb=256
 
 # Installs bin/ckpt, share/man/man1/ckpt*.1 and the bash, zsh and fish
 # completions under $(DESTDIR)$(PREFIX). The man pages and completions are

@@ -122,7 +122,7 @@ pub enum FormatError {
     #[error("the image signature by key {fingerprint} does not verify: the image was modified after signing or the signature is damaged; do not restore this image")]
     BadSignature { fingerprint: String },
     /// A signature is required but the image has none.
-    #[error("the image is not signed and a signature is required (--require-signature): sign it at dump time with --sign-key")]
+    #[error("the image is unsigned and a signature is required (--require-signature or --trusted-key): sign it at dump time with --sign-key and restore it with --trusted-key")]
     Unsigned,
     /// The image is signed by a key that is not trusted.
     #[error("the image is signed by key {fingerprint}, which is not among the trusted keys (--trusted-key): pass that key's .pub file with --trusted-key if you trust it")]
@@ -201,6 +201,22 @@ pub enum FormatError {
         #[source]
         source: prost::DecodeError,
     },
+    /// A record's bytes break a count or length limit of its schema
+    /// (checked before decoding, docs/image-format.md "Limits").
+    #[error("record section {kind} at offset {offset} is refused before decoding: {source}; no ckpt writes such a record, so the image was made by a broken or hostile writer")]
+    RecordLimit {
+        kind: SectionKind,
+        offset: u64,
+        #[source]
+        source: crate::limits::WireLimitError,
+    },
+    /// More sections of one kind than an image may hold.
+    #[error("the section table lists {count} sections of kind {kind}, more than the {max} an image holds: the image is damaged or hostile")]
+    TooManySectionsOfKind {
+        kind: SectionKind,
+        count: usize,
+        max: usize,
+    },
     /// A page read reaches outside its section, or names a section not in this image.
     #[error("page read of {len} bytes at offset {offset_in_section} of section {kind} (length {section_len}) is outside the section or the section is not in this image")]
     PageReadOutOfBounds {
@@ -227,6 +243,16 @@ pub enum FormatError {
         len: u64,
         max: u64,
     },
+    /// The writer was asked to write a record that breaks a limit of its schema.
+    #[error("cannot write record section {kind}: {source}; a reader would refuse it (docs/image-format.md, \"Limits\")")]
+    RecordLimitToWrite {
+        kind: SectionKind,
+        #[source]
+        source: crate::limits::WireLimitError,
+    },
+    /// The writer was asked for a second section of a kind an image holds once.
+    #[error("cannot write section {kind}: an image holds at most {max} of them")]
+    TooManySectionsOfKindToWrite { kind: SectionKind, max: usize },
     /// The writer was asked to write more sections than allowed.
     #[error("cannot write section {kind}: the image already has the maximum of {max} sections; put more data in each section")]
     TooManySectionsToWrite { kind: SectionKind, max: u64 },
@@ -244,14 +270,18 @@ impl FormatError {
         use FormatError::*;
         match self {
             Write { .. } | Read { .. } | Metadata { .. } | Spool { .. } => FormatErrorKind::Io,
-            UnsupportedVersion { .. } | UnsupportedFlags { .. } => FormatErrorKind::Version,
-            UnknownSignatureScheme { .. }
-            | BadSignerKey
-            | BadSignature { .. }
-            | Unsigned
-            | UntrustedSigner { .. } => FormatErrorKind::Signature,
+            // An unknown scheme is a feature this reader lacks (or damage),
+            // not a signature that failed: exit 1 like a corrupt trailer.
+            UnsupportedVersion { .. } | UnsupportedFlags { .. } | UnknownSignatureScheme { .. } => {
+                FormatErrorKind::Version
+            }
+            BadSignerKey | BadSignature { .. } | Unsigned | UntrustedSigner { .. } => {
+                FormatErrorKind::Signature
+            }
             RecordTooLargeToWrite { .. }
             | TooManySectionsToWrite { .. }
+            | RecordLimitToWrite { .. }
+            | TooManySectionsOfKindToWrite { .. }
             | SectionKindMisuse { .. }
             | PageReadOutOfBounds { .. }
             | SectionNotVerified { .. }
@@ -276,7 +306,9 @@ impl FormatError {
             | NonZeroPadding { .. }
             | SectionDigestMismatch { .. }
             | RecordTooLarge { .. }
-            | RecordDecode { .. } => FormatErrorKind::Corrupt,
+            | RecordDecode { .. }
+            | RecordLimit { .. }
+            | TooManySectionsOfKind { .. } => FormatErrorKind::Corrupt,
         }
     }
 

@@ -47,15 +47,24 @@
 //! what they do not know. A reader refuses any other major version with a
 //! message naming both versions ([`FormatError::UnsupportedVersion`]).
 //!
-//! Writing: [`ImageWriter`]. Reading: [`VerifiedImage`]. Keys: [`keys`].
+//! Writing: [`ImageWriter`]. Reading: [`VerifiedImage`] (with a
+//! [`SignaturePolicy`]). Keys: [`keys`]. What a reader may be made to
+//! allocate: [`limits`].
+//!
+//! Reading order: footer and trailer, table digest, layout and the size
+//! limit of each section kind (from the table, nothing else read yet),
+//! signature and signature policy, section digests, then each record's
+//! wire limits and only then its decoding.
 
 #![deny(unsafe_code)]
 
 pub mod error;
 pub mod keys;
 pub mod layout;
+pub mod limits;
 pub mod reader;
 pub mod records;
+pub mod signature_policy;
 pub mod writer;
 
 pub use error::{FormatError, FormatErrorKind};
@@ -64,6 +73,8 @@ pub use layout::{
     FormatVersion, SectionEntry, SectionKind, FORMAT_VERSION, MAX_RECORD_LEN, MAX_SECTIONS,
     PAGE_ALIGN,
 };
+pub use limits::BoundedRecord;
 pub use reader::{SignatureInfo, VerifiedImage};
 pub use records::SecurityHeaderRecord;
+pub use signature_policy::SignaturePolicy;
 pub use writer::{ImageWriter, PagesWriter};

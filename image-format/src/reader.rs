@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::mpsc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use prost::Message;
 use sha2::{Digest, Sha256};
 
 use crate::error::FormatError;
@@ -23,7 +22,9 @@ use crate::layout::{
     PAGE_ALIGN, SECTION_ENTRY_LEN, SIGNATURE_SCHEME_ED25519, SIGNATURE_SCHEME_NONE, TRAILER_MAGIC,
     TRAILER_PREFIX_LEN,
 };
+use crate::limits::{self, BoundedRecord, WireContext};
 use crate::records::SecurityHeaderRecord;
+use crate::signature_policy::SignaturePolicy;
 
 /// Size of the chunks in which section data is read and hashed.
 const VERIFY_CHUNK_LEN: u64 = 4 << 20;
@@ -67,9 +68,17 @@ pub struct VerifiedImage {
 
 impl VerifiedImage {
     /// Verifies the image in `file` (which must be seekable: a regular
-    /// file). Reads the whole file once, in 4 MiB chunks.
+    /// file) under [`SignaturePolicy::any`]. Reads the whole file once, in
+    /// 4 MiB chunks.
     pub fn open(file: File) -> Result<Self, FormatError> {
-        Self::open_inner(file, None)
+        Self::open_with_policy(file, &SignaturePolicy::any())
+    }
+
+    /// Verifies the image in `file`, refusing it under `policy` right
+    /// after its signature is verified: before any section is hashed and
+    /// before any record is decoded.
+    pub fn open_with_policy(file: File, policy: &SignaturePolicy) -> Result<Self, FormatError> {
+        Self::open_inner(file, policy, None)
     }
 
     /// Like [`Self::open`], but the contents of the sections of kind
@@ -80,10 +89,23 @@ impl VerifiedImage {
     /// with [`SectionEntry::digest`] (DESIGN 3.9: restore reads the pages
     /// back from the restored task). [`Self::read_pages`] refuses them.
     pub fn open_deferring(file: File, deferred: SectionKind) -> Result<Self, FormatError> {
-        Self::open_inner(file, Some(deferred))
+        Self::open_inner(file, &SignaturePolicy::any(), Some(deferred))
     }
 
-    fn open_inner(file: File, deferred: Option<SectionKind>) -> Result<Self, FormatError> {
+    /// [`Self::open_with_policy`] and [`Self::open_deferring`] together.
+    pub fn open_with_policy_deferring(
+        file: File,
+        policy: &SignaturePolicy,
+        deferred: SectionKind,
+    ) -> Result<Self, FormatError> {
+        Self::open_inner(file, policy, Some(deferred))
+    }
+
+    fn open_inner(
+        file: File,
+        policy: &SignaturePolicy,
+        deferred: Option<SectionKind>,
+    ) -> Result<Self, FormatError> {
         let file_len = file
             .metadata()
             .map_err(|source| FormatError::Metadata { source })?
@@ -92,7 +114,7 @@ impl VerifiedImage {
             file: &file,
             len: file_len,
         };
-        let v = verify(&source, deferred)?;
+        let v = verify(&source, policy, deferred)?;
         Ok(VerifiedImage {
             file,
             file_len,
@@ -116,11 +138,28 @@ impl VerifiedImage {
     /// Spools a stream (a pipe) into an unlinked temporary file in the
     /// system temporary directory (`TMPDIR`, `O_TMPFILE`), then verifies it.
     pub fn from_stream(r: impl Read) -> Result<Self, FormatError> {
-        Self::from_stream_in(r, &std::env::temp_dir())
+        Self::from_stream_with_policy(r, &SignaturePolicy::any())
+    }
+
+    /// Like [`Self::from_stream`], under `policy` (see [`Self::open_with_policy`]).
+    pub fn from_stream_with_policy(
+        r: impl Read,
+        policy: &SignaturePolicy,
+    ) -> Result<Self, FormatError> {
+        Self::from_stream_in_with_policy(r, &std::env::temp_dir(), policy)
     }
 
     /// Like [`Self::from_stream`], spooling into `dir`.
-    pub fn from_stream_in(mut r: impl Read, dir: &Path) -> Result<Self, FormatError> {
+    pub fn from_stream_in(r: impl Read, dir: &Path) -> Result<Self, FormatError> {
+        Self::from_stream_in_with_policy(r, dir, &SignaturePolicy::any())
+    }
+
+    /// Like [`Self::from_stream_in`], under `policy`.
+    pub fn from_stream_in_with_policy(
+        mut r: impl Read,
+        dir: &Path,
+        policy: &SignaturePolicy,
+    ) -> Result<Self, FormatError> {
         let spool_err = |source| FormatError::Spool {
             dir: dir.to_path_buf(),
             source,
@@ -136,7 +175,7 @@ impl VerifiedImage {
             };
             file.write_all(&buf[..n]).map_err(spool_err)?;
         }
-        Self::open(file)
+        Self::open_with_policy(file, policy)
     }
 
     /// Copies `bytes` into an unlinked temporary file and verifies it (for
@@ -181,8 +220,14 @@ impl VerifiedImage {
         self.file_len
     }
 
-    /// Reads, re-verifies and decodes one record section.
-    pub fn read_record<M: Message + Default>(&self, s: &SectionEntry) -> Result<M, FormatError> {
+    /// Total length of the PAGES sections (what bounds the page runs).
+    pub fn pages_len(&self) -> u64 {
+        pages_len(&self.sections)
+    }
+
+    /// Reads, re-verifies, checks against the limits of `M`'s schema
+    /// ([`limits`]) and only then decodes one record section.
+    pub fn read_record<M: BoundedRecord>(&self, s: &SectionEntry) -> Result<M, FormatError> {
         let index =
             self.sections
                 .iter()
@@ -195,12 +240,12 @@ impl VerifiedImage {
             file: &self.file,
             len: self.file_len,
         };
-        read_record_from(&source, index, s, self.sections_end)
+        read_record_from(&source, index, s, self.sections_end, self.pages_len())
     }
 
     /// Reads the first section of `kind` as a record, or `None` when the
     /// image has no such section.
-    pub fn first_record<M: Message + Default>(
+    pub fn first_record<M: BoundedRecord>(
         &self,
         kind: SectionKind,
     ) -> Result<Option<M>, FormatError> {
@@ -262,25 +307,18 @@ impl VerifiedImage {
     /// the image must be signed by one of `trusted`; without it, an
     /// unsigned image passes, and a signed one passes when `trusted` is
     /// empty or contains its signer.
+    /// (Prefer [`Self::open_with_policy`], which refuses before hashing
+    /// and decoding.)
     pub fn check_signature_policy(
         &self,
         trusted: &[VerifyingKey],
         require_signature: bool,
     ) -> Result<(), FormatError> {
-        match &self.signature {
-            None if require_signature => Err(FormatError::Unsigned),
-            None => Ok(()),
-            Some(sig) => {
-                let trusted_signer = trusted.contains(&sig.public_key);
-                if trusted_signer || (!require_signature && trusted.is_empty()) {
-                    Ok(())
-                } else {
-                    Err(FormatError::UntrustedSigner {
-                        fingerprint: sig.fingerprint.clone(),
-                    })
-                }
-            }
+        SignaturePolicy {
+            require_signature,
+            trusted: trusted.to_vec(),
         }
+        .check(self.signature.as_ref())
     }
 }
 
@@ -322,11 +360,14 @@ struct Verified {
     security: SecurityHeaderRecord,
 }
 
-/// The whole verification, in the order of DESIGN 3.1: header, footer,
-/// trailer, table digest, signature, then layout and section digests, and
-/// only then the security header record.
+/// The whole verification, in the order of DESIGN 3.1 and
+/// docs/image-format.md "Reading order": header, footer, trailer, table
+/// digest, layout with the size limit of each section kind, signature and
+/// signature `policy`, section digests (except those of a `deferred` kind),
+/// and only then the security header record (wire limits, then decoding).
 fn verify(
     src: &(impl ImageSource + Sync),
+    policy: &SignaturePolicy,
     deferred: Option<SectionKind>,
 ) -> Result<Verified, FormatError> {
     let file_len = src.len();
@@ -406,7 +447,11 @@ fn verify(
         return Err(FormatError::TableDigestMismatch);
     }
 
-    // Signature.
+    // Layout and per-kind size limits: from the table alone.
+    check_layout(&parsed.sections, header_len, trailer_offset)?;
+    limits_check(&parsed.sections)?;
+
+    // Signature, and the caller's policy before anything else is read.
     let signature = match parsed.signature {
         None => None,
         Some((key_bytes, sig_bytes)) => {
@@ -426,8 +471,7 @@ fn verify(
         }
     };
 
-    // Layout.
-    check_layout(&parsed.sections, header_len, trailer_offset)?;
+    policy.check(signature.as_ref())?;
 
     // Section digests and padding, in one forward pass.
     match deferred {
@@ -436,7 +480,13 @@ fn verify(
     }
 
     // The security header record.
-    let security = read_record_from(src, 0, &parsed.sections[0], trailer_offset)?;
+    let security = read_record_from(
+        src,
+        0,
+        &parsed.sections[0],
+        trailer_offset,
+        pages_len(&parsed.sections),
+    )?;
 
     Ok(Verified {
         version: h.version,
@@ -592,6 +642,43 @@ fn check_layout(
         });
     }
     Ok(())
+}
+
+/// Total length of the PAGES sections (saturating).
+fn pages_len(sections: &[SectionEntry]) -> u64 {
+    sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::PAGES)
+        .fold(0u64, |n, s| n.saturating_add(s.len))
+}
+
+/// The limits of [`limits`] that the section table alone decides: how
+/// many sections of each kind, and how long each record section may be.
+fn limits_check(sections: &[SectionEntry]) -> Result<(), FormatError> {
+    for kind in [SectionKind::PROCESS, SectionKind::PAGES] {
+        let count = sections.iter().filter(|s| s.kind == kind).count();
+        if let Some(max) = limits::max_sections_of(kind).filter(|&m| count > m) {
+            return Err(FormatError::TooManySectionsOfKind { kind, count, max });
+        }
+    }
+    let pages = pages_len(sections);
+    for s in sections {
+        check_record_len(s, pages)?;
+    }
+    Ok(())
+}
+
+/// A record section over the size limit of its kind.
+fn check_record_len(s: &SectionEntry, pages_len: u64) -> Result<(), FormatError> {
+    match limits::record_len_limit(s.kind, pages_len) {
+        Some(max) if s.len > max => Err(FormatError::RecordTooLarge {
+            kind: s.kind,
+            offset: s.offset,
+            len: s.len,
+            max,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// True when `offset + len` overflows or exceeds `limit`.
@@ -785,14 +872,17 @@ impl AreaChecker<'_> {
     }
 }
 
-/// Reads one record section (bounded by [`MAX_RECORD_LEN`] and the section
-/// area), checks its digest and decodes it.
-fn read_record_from<M: Message + Default>(
+/// Reads one record section (bounded by the limit of its kind, by
+/// [`MAX_RECORD_LEN`] and by the section area), checks its digest, then
+/// the wire limits of `M`'s schema, and only then decodes it.
+fn read_record_from<M: BoundedRecord>(
     src: &impl ImageSource,
     index: usize,
     s: &SectionEntry,
     sections_end: u64,
+    pages_len: u64,
 ) -> Result<M, FormatError> {
+    check_record_len(s, pages_len)?;
     if s.len > MAX_RECORD_LEN {
         return Err(FormatError::RecordTooLarge {
             kind: s.kind,
@@ -821,6 +911,12 @@ fn read_record_from<M: Message + Default>(
             len: s.len,
         });
     }
+    let ctx = WireContext { pages_len };
+    limits::check_wire(&buf, M::SCHEMA, &ctx).map_err(|source| FormatError::RecordLimit {
+        kind: s.kind,
+        offset: s.offset,
+        source,
+    })?;
     M::decode(buf.as_slice()).map_err(|source| FormatError::RecordDecode {
         kind: s.kind,
         offset: s.offset,

@@ -15,6 +15,7 @@ use crate::layout::{
     SECTION_FLAG_PAGE_ALIGNED, SIGNATURE_SCHEME_ED25519, SIGNATURE_SCHEME_NONE, TRAILER_MAGIC,
     TRAILER_PREFIX_LEN,
 };
+use crate::limits;
 use crate::records::SecurityHeaderRecord;
 
 /// Capacity of the writer's internal buffer. Writes at least this large go
@@ -101,18 +102,25 @@ impl<W: Write> ImageWriter<W> {
         self.close_pages();
         self.check_section_room(kind)?;
         let len = msg.encoded_len() as u64;
-        if len > MAX_RECORD_LEN {
-            return Err(FormatError::RecordTooLargeToWrite {
-                kind,
-                len,
-                max: MAX_RECORD_LEN,
-            });
+        let max = limits::record_len_limit(kind, self.pages_len()).unwrap_or(MAX_RECORD_LEN);
+        if len > max {
+            return Err(FormatError::RecordTooLargeToWrite { kind, len, max });
         }
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         // Encoding into a Vec with enough room cannot fail.
         let encoded = msg.encode(&mut buf);
         debug_assert!(encoded.is_ok());
+        // Never write what a reader refuses (limits.rs).
+        if let Some(schema) = limits::schema_of(kind) {
+            let ctx = limits::WireContext {
+                pages_len: self.pages_len(),
+            };
+            if let Err(source) = limits::check_wire(&buf, schema, &ctx) {
+                self.scratch = buf;
+                return Err(FormatError::RecordLimitToWrite { kind, source });
+            }
+        }
         let offset = self.position;
         let digest: [u8; 32] = Sha256::digest(&buf).into();
         let result = self.write_raw(&buf);
@@ -191,7 +199,24 @@ impl<W: Write> ImageWriter<W> {
                 max: MAX_SECTIONS,
             });
         }
+        if let Some(max) = limits::max_sections_of(kind) {
+            let open = self.open_pages.as_ref().filter(|o| o.kind == kind);
+            let count =
+                self.sections.iter().filter(|s| s.kind == kind).count() + open.iter().count();
+            if count >= max {
+                return Err(FormatError::TooManySectionsOfKindToWrite { kind, max });
+            }
+        }
         Ok(())
+    }
+
+    /// Bytes in the PAGES sections written so far.
+    fn pages_len(&self) -> u64 {
+        self.sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::PAGES)
+            .map(|s| s.len)
+            .sum()
     }
 
     fn close_pages(&mut self) -> Option<SectionEntry> {

@@ -248,6 +248,48 @@ fn stripping_the_signature_is_detected_by_the_policy() {
     assert!(matches!(err, FormatError::Unsigned), "{err}");
 }
 
+/// The signature policy is applied before any section is hashed or any
+/// record decoded: an unsigned image whose sections are damaged is refused
+/// as unsigned, not as damaged (issue 7 item 6).
+#[test]
+fn signature_policy_refuses_before_any_section_is_hashed_or_decoded() {
+    use image_format::SignaturePolicy;
+    let trusted = vec![golden_key().verifying_key()];
+    let mut raw = RawImage::parse(&build_golden(false));
+    // Garbage security header with a wrong digest.
+    raw.body[0] ^= 0xff;
+    let damaged = raw.assemble(None);
+    assert!(matches!(
+        open(&damaged).unwrap_err(),
+        FormatError::SectionDigestMismatch { .. }
+    ));
+    for policy in [
+        SignaturePolicy::for_restore(trusted.clone(), true),
+        // --trusted-key alone also requires a signature (DESIGN 3.5).
+        SignaturePolicy::for_restore(trusted.clone(), false),
+    ] {
+        let err = VerifiedImage::from_stream_with_policy(&damaged[..], &policy).unwrap_err();
+        assert!(matches!(err, FormatError::Unsigned), "{err}");
+        assert_eq!(err.kind(), FormatErrorKind::Signature);
+    }
+    // Signed by another key: untrusted, also before hashing.
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let mut raw = RawImage::parse(&build_golden(false));
+    raw.body[0] ^= 0xff;
+    let err = VerifiedImage::from_stream_with_policy(
+        &raw.assemble(Some(&other))[..],
+        &SignaturePolicy::for_restore(trusted.clone(), true),
+    )
+    .unwrap_err();
+    assert!(matches!(err, FormatError::UntrustedSigner { .. }), "{err}");
+    // Without a policy the image is opened as before.
+    let good = build_golden(true);
+    VerifiedImage::from_stream_with_policy(&good[..], &SignaturePolicy::for_restore(trusted, true))
+        .unwrap();
+    VerifiedImage::from_stream_with_policy(&build_golden(false)[..], &SignaturePolicy::any())
+        .unwrap();
+}
+
 #[test]
 fn invalid_signer_key_is_refused() {
     let img = build_golden(true);
@@ -479,7 +521,8 @@ fn security_header_that_does_not_decode_is_refused() {
     raw.entries[1].offset -= delta;
     raw.rehash();
     let err = expect_err(&raw.assemble(None));
-    assert!(matches!(err, FormatError::RecordDecode { .. }), "{err}");
+    // Refused by the wire pre-pass before prost sees it.
+    assert!(matches!(err, FormatError::RecordLimit { .. }), "{err}");
     assert_eq!(err.kind(), FormatErrorKind::Corrupt);
 }
 
@@ -568,7 +611,11 @@ fn damage_in_a_large_image_is_found_by_the_pipelined_verifier() {
     p.write_all(&vec![0x11u8; (5 << 20) + 123]).unwrap();
     p.finish().unwrap();
     w.write_record(GOLDEN_TASK_KIND, &golden_task()).unwrap();
-    let mut p = w.begin_pages(image_format::SectionKind::PAGES).unwrap();
+    // An image holds one PAGES section; a second page-aligned section of a
+    // private kind.
+    let mut p = w
+        .begin_pages(image_format::SectionKind(0x8000_0005))
+        .unwrap();
     p.write_all(&vec![0x22u8; 6 << 20]).unwrap();
     p.finish().unwrap();
     let img = w.finish(None).unwrap();

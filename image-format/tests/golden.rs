@@ -171,10 +171,14 @@ fn write_fuzz_seeds_when_asked() {
     std::fs::create_dir_all(&dir).unwrap();
     let mut multi = image_format::ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
     multi
-        .write_record(SectionKind::PROCESS, &golden_task())
+        .write_record(GOLDEN_TASK_KIND, &golden_task())
         .unwrap();
-    for size in [0usize, 100, 4096] {
-        let mut p = multi.begin_pages(SectionKind::PAGES).unwrap();
+    for (i, size) in [0usize, 100, 4096].into_iter().enumerate() {
+        let kind = match i {
+            0 => SectionKind::PAGES,
+            _ => SectionKind(0x8000_0100 + i as u32),
+        };
+        let mut p = multi.begin_pages(kind).unwrap();
         p.write_all(&vec![0xa5; size]).unwrap();
         p.finish().unwrap();
     }

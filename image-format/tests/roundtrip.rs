@@ -65,7 +65,12 @@ fn page_sections_start_4096_aligned_and_report_offsets_while_writing() {
     w.write_record(GOLDEN_TASK_KIND, &golden_task()).unwrap();
     let mut entries = Vec::new();
     for (i, size) in [1usize, 4096, 5000, 0, 3 << 20].into_iter().enumerate() {
-        let mut p = w.begin_pages(SectionKind::PAGES).unwrap();
+        // One PAGES section per image; the others of private page kinds.
+        let kind = match i {
+            0 => SectionKind::PAGES,
+            _ => SectionKind(0x8000_0100 + i as u32),
+        };
+        let mut p = w.begin_pages(kind).unwrap();
         assert_eq!(p.section_offset() % 4096, 0);
         assert_eq!(p.position(), 0);
         let data = vec![i as u8 + 1; size];
@@ -81,7 +86,12 @@ fn page_sections_start_4096_aligned_and_report_offsets_while_writing() {
     }
     let bytes = w.finish(None).unwrap();
     let img = VerifiedImage::from_bytes(&bytes).unwrap();
-    let pages: Vec<_> = img.sections_of(SectionKind::PAGES).copied().collect();
+    let pages: Vec<_> = img
+        .sections()
+        .iter()
+        .filter(|s| s.is_page_aligned())
+        .copied()
+        .collect();
     assert_eq!(pages, entries);
     for (i, e) in pages.iter().enumerate() {
         let mut buf = vec![0u8; e.len as usize];
@@ -190,6 +200,12 @@ fn unknown_section_kinds_and_unknown_protobuf_fields_are_skipped() {
     struct OlderTask {
         #[prost(int32, tag = "1")]
         tid: i32,
+    }
+    impl image_format::BoundedRecord for OlderTask {
+        const SCHEMA: &'static image_format::limits::Schema = &image_format::limits::Schema {
+            name: "OlderTask",
+            fields: &[],
+        };
     }
     let mut w = ImageWriter::new(Vec::new(), &golden_security_header()).unwrap();
     w.write_record(SectionKind(0x8000_0077), &golden_task())
@@ -321,13 +337,32 @@ fn writer_refuses_a_record_over_the_limit() {
 }
 
 #[test]
+fn writer_refuses_a_second_process_or_pages_section() {
+    let mut w = ImageWriter::new(std::io::sink(), &SecurityHeaderRecord::default()).unwrap();
+    let empty = image_format::records::ProcessRecord::default();
+    w.write_record(SectionKind::PROCESS, &empty).unwrap();
+    let err = w.write_record(SectionKind::PROCESS, &empty).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FormatError::TooManySectionsOfKindToWrite { max: 1, .. }
+        ),
+        "{err}"
+    );
+    w.begin_pages(SectionKind::PAGES).unwrap().finish().unwrap();
+    assert!(w.begin_pages(SectionKind::PAGES).is_err());
+}
+
+#[test]
 fn writer_refuses_more_than_max_sections() {
     let mut w = ImageWriter::new(std::io::sink(), &SecurityHeaderRecord::default()).unwrap();
     let empty = SecurityHeaderRecord::default();
+    // A private kind: an image holds one PROCESS section.
+    let kind = SectionKind(0x8000_0002);
     for _ in 1..image_format::MAX_SECTIONS {
-        w.write_record(SectionKind::PROCESS, &empty).unwrap();
+        w.write_record(kind, &empty).unwrap();
     }
-    let err = w.write_record(SectionKind::PROCESS, &empty).unwrap_err();
+    let err = w.write_record(kind, &empty).unwrap_err();
     assert!(
         matches!(err, FormatError::TooManySectionsToWrite { .. }),
         "{err}"
@@ -339,7 +374,7 @@ fn image_with_the_maximum_number_of_sections_verifies() {
     let empty = SecurityHeaderRecord::default();
     let mut w = ImageWriter::new(Vec::new(), &empty).unwrap();
     for _ in 1..image_format::MAX_SECTIONS {
-        w.write_record(SectionKind::PROCESS, &empty).unwrap();
+        w.write_record(SectionKind(0x8000_0002), &empty).unwrap();
     }
     let img = VerifiedImage::from_bytes(&w.finish(None).unwrap()).unwrap();
     assert_eq!(img.sections().len() as u64, image_format::MAX_SECTIONS);

@@ -280,6 +280,9 @@ pub fn build_image(
         let rec = ProcessRecord {
             pid: t.tid,
             comm: "fixture".into(),
+            // Registers make the record pass the shared validation
+            // (ckpt_core::validate), which policy-diff also runs.
+            regs: Some(Default::default()),
             security: Some(t.to_record()),
             ..Default::default()
         };

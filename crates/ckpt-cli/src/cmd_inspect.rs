@@ -129,14 +129,22 @@ pub fn run(a: &InspectArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
+/// The image's process records, after the validation `restore` applies
+/// (`ckpt_core::validate`): an image restore refuses as malformed is
+/// refused here too (exit 1).
 pub fn read_processes(
     img: &VerifiedImage,
     path: &std::path::Path,
 ) -> Result<Vec<ProcessRecord>, Failure> {
-    img.sections_of(SectionKind::PROCESS)
-        .map(|s| img.read_record::<ProcessRecord>(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| crate::image_io::format_failure(path, e))
+    match ckpt_core::validate::read_image(img) {
+        Ok(v) => Ok(v.processes),
+        Err(ckpt_core::validate::ImageRecordError::Format(e)) => {
+            Err(crate::image_io::format_failure(path, e))
+        }
+        Err(e) => Err(Failure::operational(
+            anyhow::Error::new(e).context(format!("image {} refused", display_name(path))),
+        )),
+    }
 }
 
 fn section_name(kind: SectionKind) -> String {

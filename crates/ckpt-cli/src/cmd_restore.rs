@@ -12,10 +12,14 @@ use crate::verdict_input::{
 };
 use crate::{Failure, RestoreArgs};
 use ckpt_core::{phase, RestoreOptions, StdioRedirect};
+use image_format::SignaturePolicy;
 
 pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
     let progress = show_progress(a.quiet);
-    let img = phase::timed("verify", || open_for_restore(&a.image))?;
+    // --require-signature / --trusted-key refuse before anything is decoded;
+    // the pages are hashed by the engine as the restored task holds them.
+    let policy = SignaturePolicy::for_restore(read_trusted_verifying_keys(a)?, a.require_signature);
+    let img = phase::timed("verify", || open_for_restore(&a.image, &policy))?;
     if progress {
         eprintln!("restore: image verified");
     }
@@ -81,6 +85,22 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
         )
     })?;
     Ok(u8::try_from(status.as_exit_code()).unwrap_or(255))
+}
+
+/// The `--trusted-key` files as keys for the reader's signature policy.
+fn read_trusted_verifying_keys(
+    a: &RestoreArgs,
+) -> Result<Vec<ed25519_dalek::VerifyingKey>, Failure> {
+    a.trusted_keys
+        .iter()
+        .map(|p| {
+            image_format::keys::read_public_key(p).map_err(|e| {
+                Failure::usage(
+                    anyhow::Error::new(e).context(format!("--trusted-key {}", p.display())),
+                )
+            })
+        })
+        .collect()
 }
 
 /// Writes the PID atomically: into a new file under a random name in the

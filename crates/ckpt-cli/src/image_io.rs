@@ -3,7 +3,7 @@
 //! anything in it is used; format errors become exit codes per DESIGN 2/3.1.
 
 use crate::failure::Failure;
-use image_format::{FormatError, FormatErrorKind, VerifiedImage};
+use image_format::{FormatError, FormatErrorKind, SignaturePolicy, VerifiedImage};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -27,27 +27,33 @@ pub fn display_name(path: &Path) -> String {
     }
 }
 
-/// Opens and fully verifies the image at `path` (`-` = standard input).
+/// Opens and fully verifies the image at `path` (`-` = standard input),
+/// accepting any valid signature or none (inspect, policy-diff).
 pub fn open_verified(path: &Path) -> Result<VerifiedImage, Failure> {
-    open(path, false)
+    open(path, &SignaturePolicy::any(), false)
 }
 
-/// For `restore`: like [`open_verified`], except that the pages of an
-/// image file are not hashed here: the engine hashes them as the restored
-/// task holds them, before it runs (DESIGN 3.9), so restore costs one hash
-/// pass and a change to the file after this check is still caught.
-pub fn open_for_restore(path: &Path) -> Result<VerifiedImage, Failure> {
-    open(path, true)
+/// For `restore`: refuses the image under `policy` before any section is
+/// hashed or any record decoded (DESIGN 3.1), and does not hash the pages
+/// of an image file here: the engine hashes them as the restored task holds
+/// them, before it runs (DESIGN 3.9), so restore costs one hash pass and a
+/// change to the file after this check is still caught.
+pub fn open_for_restore(path: &Path, policy: &SignaturePolicy) -> Result<VerifiedImage, Failure> {
+    open(path, policy, true)
 }
 
-fn open(path: &Path, defer_pages: bool) -> Result<VerifiedImage, Failure> {
+fn open(
+    path: &Path,
+    policy: &SignaturePolicy,
+    defer_pages: bool,
+) -> Result<VerifiedImage, Failure> {
     let result = if path.as_os_str() == "-" {
         if std::io::stdin().is_terminal() {
             return Err(Failure::usage(anyhow::anyhow!(
                 "refusing to read an image from a terminal; pipe one in (`ckpt dump PID -o - | ckpt restore -`) or give the image's path"
             )));
         }
-        VerifiedImage::from_stream(std::io::stdin().lock())
+        VerifiedImage::from_stream_with_policy(std::io::stdin().lock(), policy)
     } else {
         let file = std::fs::File::open(path).map_err(|e| {
             Failure::operational(anyhow::Error::new(e).context(format!(
@@ -56,9 +62,13 @@ fn open(path: &Path, defer_pages: bool) -> Result<VerifiedImage, Failure> {
             )))
         })?;
         if defer_pages {
-            VerifiedImage::open_deferring(file, image_format::SectionKind::PAGES)
+            VerifiedImage::open_with_policy_deferring(
+                file,
+                policy,
+                image_format::SectionKind::PAGES,
+            )
         } else {
-            VerifiedImage::open(file)
+            VerifiedImage::open_with_policy(file, policy)
         }
     };
     result.map_err(|e| format_failure(path, e))

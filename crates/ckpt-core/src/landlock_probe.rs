@@ -15,6 +15,12 @@
 //! gets EPERM. Without kcmp the probe uses `pidfd_open(peer)` plus
 //! `pidfd_getfd` (PTRACE_MODE_ATTACH_REALCREDS). The method and its limits
 //! are in docs/security-design.md, "Detecting Landlock at dump".
+//!
+//! The probe runs only where Landlock is active, and "not active" is
+//! concluded only from the kernel's answer ([`decide_presence`]):
+//! `lsm_list_modules` first, then the Landlock syscall, and securityfs
+//! (which a mount namespace may lack) only when neither syscall answers.
+//! When nothing answers, the outcome is inconclusive and the dump refused.
 
 use crate::ptrace::{TraceError, Tracer};
 
@@ -88,11 +94,88 @@ pub fn probe(t: &mut dyn Tracer, peer: i32) -> Result<ProbeOutcome, TraceError> 
     )
 }
 
-/// Whether Landlock is in this host's LSM stack.
-pub fn landlock_active() -> bool {
-    std::fs::read_to_string("/sys/kernel/security/lsm")
-        .map(|s| s.trim().split(',').any(|l| l == "landlock"))
-        .unwrap_or(false)
+/// One source's answer to "is Landlock active on this host?".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    /// The source could not answer (syscall missing, file absent); `why`
+    /// says what happened.
+    Unknown(String),
+}
+
+/// Whether Landlock is active on this host, as far as ckpt can establish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Presence {
+    Active,
+    Inactive,
+    /// No source answered: the dump must not assume "no Landlock".
+    Unknown(String),
+}
+
+/// The presence decision (fail closed). The kernel's own answers come
+/// first: `lsm_list_modules` (Linux 6.8+) lists the active LSMs, and only
+/// its "not listed" means inactive. Without it, the Landlock syscall
+/// itself answers: an ABI version means active, `EOPNOTSUPP` means built
+/// but disabled. Only when neither syscall answers does securityfs (which
+/// a mount namespace can hide or replace) decide, and then "absent" means
+/// active when it lists Landlock and inactive when it lists a stack
+/// without it; no securityfs at all is unknown, and unknown refuses.
+pub fn decide_presence(
+    list_modules: &Answer,
+    landlock_abi: &Answer,
+    securityfs: &Answer,
+) -> Presence {
+    match (list_modules, landlock_abi, securityfs) {
+        (Answer::Yes, _, _) => Presence::Active,
+        (Answer::No, _, _) => Presence::Inactive,
+        (Answer::Unknown(_), Answer::Yes, _) => Presence::Active,
+        (Answer::Unknown(_), Answer::No, _) => Presence::Inactive,
+        (Answer::Unknown(_), Answer::Unknown(_), Answer::Yes) => Presence::Active,
+        (Answer::Unknown(_), Answer::Unknown(_), Answer::No) => Presence::Inactive,
+        (Answer::Unknown(a), Answer::Unknown(b), Answer::Unknown(c)) => Presence::Unknown(format!(
+            "whether Landlock is active on this host is unknown ({a}; {b}; {c}); mount securityfs (mount -t securityfs none /sys/kernel/security) or dump on a kernel with lsm_list_modules (Linux 6.8+)"
+        )),
+    }
+}
+
+/// `lsm_list_modules` on this host: is Landlock (id 110) listed?
+pub fn ask_list_modules() -> Answer {
+    match lsm_labels::stack::syscall_lsm_ids() {
+        Ok(ids) if ids.is_empty() => Answer::Unknown("lsm_list_modules listed no LSM".into()),
+        Ok(ids) if ids.contains(&LANDLOCK_LSM_ID) => Answer::Yes,
+        Ok(_) => Answer::No,
+        Err(e) => Answer::Unknown(format!("lsm_list_modules failed: {e}")),
+    }
+}
+
+/// The Landlock ABI query: a version, `EOPNOTSUPP` (disabled at boot), or
+/// anything else (unknown: `ENOSYS` may also be a seccomp filter).
+pub fn ask_landlock_abi() -> Answer {
+    match lsm_labels::stack::landlock_abi_version() {
+        Ok(_) => Answer::Yes,
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Answer::No,
+        Err(e) => Answer::Unknown(format!("landlock_create_ruleset(VERSION) failed: {e}")),
+    }
+}
+
+/// `/sys/kernel/security/lsm`: does the listed stack hold Landlock?
+pub fn ask_securityfs() -> Answer {
+    let path = lsm_labels::stack::SECURITYFS_LSM;
+    match std::fs::read_to_string(path) {
+        Ok(s) if s.trim().is_empty() => Answer::Unknown(format!("{path} is empty")),
+        Ok(s) if s.trim().split(',').any(|l| l == "landlock") => Answer::Yes,
+        Ok(_) => Answer::No,
+        Err(e) => Answer::Unknown(format!("cannot read {path}: {e}")),
+    }
+}
+
+/// Landlock's LSM id in include/uapi/linux/lsm.h.
+const LANDLOCK_LSM_ID: u64 = 110;
+
+/// Whether Landlock is active on this host (see [`decide_presence`]).
+pub fn landlock_presence() -> Presence {
+    decide_presence(&ask_list_modules(), &ask_landlock_abi(), &ask_securityfs())
 }
 
 /// The probe's peer process; killed and reaped on drop.
@@ -161,9 +244,25 @@ impl Drop for Peer {
 /// Runs the whole probe for the stopped target `t` whose real uid and gid
 /// are `uid` and `gid`.
 pub fn detect(t: &mut dyn Tracer, uid: u32, gid: u32) -> Result<ProbeOutcome, TraceError> {
-    if !landlock_active() {
-        return Ok(ProbeOutcome::LandlockInactive);
+    outcome_for(landlock_presence(), || probe_active(t, uid, gid))
+}
+
+/// The outcome for a host where Landlock's presence is `presence`: the
+/// probe runs only where Landlock is active; unknown presence is
+/// inconclusive (and refuses the dump), never "no Landlock".
+pub fn outcome_for(
+    presence: Presence,
+    run_probe: impl FnOnce() -> Result<ProbeOutcome, TraceError>,
+) -> Result<ProbeOutcome, TraceError> {
+    match presence {
+        Presence::Active => run_probe(),
+        Presence::Inactive => Ok(ProbeOutcome::LandlockInactive),
+        Presence::Unknown(why) => Ok(ProbeOutcome::Inconclusive { why }),
     }
+}
+
+/// The probe proper, on a host where Landlock is active.
+fn probe_active(t: &mut dyn Tracer, uid: u32, gid: u32) -> Result<ProbeOutcome, TraceError> {
     let target = t.pid();
     // kcmp and pidfd_open name the peer by its PID in the target's PID
     // namespace: the probe is only meaningful when that is ours.
@@ -279,6 +378,69 @@ mod tests {
             probe(&mut t, 77).unwrap(),
             ProbeOutcome::Denied { .. }
         ));
+    }
+
+    /// The decision table: lsm_list_modules yes/no/unknown x Landlock ABI
+    /// yes/no/unknown x securityfs yes/no/absent x probe result, down to
+    /// the dump's rule (allowed or refused).
+    #[test]
+    fn presence_decision_table_fails_closed() {
+        use Answer::{No, Yes};
+        let unk = || Answer::Unknown("ENOSYS".into());
+        let answers = || [Yes, No, unk()];
+        let probes = [
+            ProbeOutcome::Outside,
+            ProbeOutcome::Denied {
+                errno: libc::EPERM,
+                call: "kcmp(KCMP_VM)",
+            },
+            ProbeOutcome::Inconclusive { why: "x".into() },
+        ];
+        for list in answers() {
+            for abi in answers() {
+                for fs in answers() {
+                    let presence = decide_presence(&list, &abi, &fs);
+                    // The kernel's list decides when it answers; else the
+                    // Landlock syscall; else securityfs; else unknown.
+                    let expected = match (&list, &abi, &fs) {
+                        (Yes, _, _) | (Answer::Unknown(_), Yes, _) => Presence::Active,
+                        (Answer::Unknown(_), Answer::Unknown(_), Yes) => Presence::Active,
+                        (No, _, _) | (Answer::Unknown(_), No, _) => Presence::Inactive,
+                        (Answer::Unknown(_), Answer::Unknown(_), No) => Presence::Inactive,
+                        _ => {
+                            assert!(
+                                matches!(presence, Presence::Unknown(_)),
+                                "{list:?} {abi:?} {fs:?}"
+                            );
+                            presence.clone()
+                        }
+                    };
+                    assert_eq!(presence, expected, "{list:?} {abi:?} {fs:?}");
+                    for p in &probes {
+                        let mut ran = false;
+                        let out = outcome_for(presence.clone(), || {
+                            ran = true;
+                            Ok(p.clone())
+                        })
+                        .unwrap();
+                        assert_eq!(ran, presence == Presence::Active);
+                        let allowed = crate::security_dump::landlock_verdict(out).is_ok();
+                        let want = match &presence {
+                            Presence::Inactive => true,
+                            Presence::Unknown(_) => false,
+                            Presence::Active => *p == ProbeOutcome::Outside,
+                        };
+                        assert_eq!(allowed, want, "{list:?} {abi:?} {fs:?} {p:?}");
+                    }
+                }
+            }
+        }
+        // The case of issue 7 item 7: a kernel whose syscalls do not answer
+        // and a mount namespace without securityfs.
+        let p = decide_presence(&unk(), &unk(), &Answer::Unknown("no such file".into()));
+        assert!(matches!(&p, Presence::Unknown(why) if why.contains("securityfs")));
+        // securityfs claiming "no Landlock" cannot override the kernel's list.
+        assert_eq!(decide_presence(&Yes, &unk(), &No), Presence::Active);
     }
 
     #[test]

@@ -38,6 +38,7 @@ mod sys_security;
 pub mod task_attrs;
 pub mod task_security;
 pub mod terminal;
+pub mod validate;
 pub mod verdict_gather;
 
 use std::fs::File;
@@ -329,11 +330,7 @@ pub fn load_process(image: &VerifiedImage) -> Result<model::ProcessState, Restor
         .first_record(SectionKind::PROCESS)
         .map_err(|e| RestoreError::Image(e.to_string()))?
         .ok_or_else(|| RestoreError::BadImage("it holds no process section".into()))?;
-    let pages_len = image
-        .sections_of(SectionKind::PAGES)
-        .next()
-        .map(|s| s.len)
-        .unwrap_or(0);
+    let pages_len = image.pages_len();
     persist::from_record(&record, pages_len).map_err(RestoreError::BadImage)
 }
 

@@ -10,11 +10,11 @@ use crate::model::*;
 use crate::ptrace::Regs;
 
 /// Most VMAs a record may hold (the kernel default max_map_count is 65530).
-pub const MAX_VMAS: usize = 1 << 20;
+pub const MAX_VMAS: usize = image_format::limits::MAX_VMAS as usize;
 /// Most fds a record may hold.
-pub const MAX_FDS: usize = 1 << 20;
+pub const MAX_FDS: usize = image_format::limits::MAX_FDS as usize;
 /// Largest XSAVE area accepted.
-pub const MAX_XSAVE: usize = 64 * 1024;
+pub const MAX_XSAVE: usize = image_format::limits::MAX_XSAVE_LEN as usize;
 
 fn regs_to_record(r: &Regs) -> rec::X86RegsRecord {
     rec::X86RegsRecord {
@@ -359,6 +359,8 @@ fn attrs_from_record(r: &rec::TaskAttrsRecord) -> Result<crate::task_attrs::Task
 /// The live form of a stored process, validated against the length of its
 /// pages section (`pages_len`).
 pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessState, String> {
+    // The shared semantic validation (also run by inspect and policy-diff).
+    crate::validate::process_record(r, pages_len).map_err(|e| e.to_string())?;
     if r.pid <= 0 {
         return Err(format!("pid {} is not valid", r.pid));
     }
@@ -424,32 +426,11 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
     for p in &r.page_runs {
         let ok_align =
             p.vaddr % PAGE == 0 && p.len % PAGE == 0 && p.len > 0 && p.section_offset % PAGE == 0;
-        let in_section = p
-            .section_offset
-            .checked_add(p.len)
-            .is_some_and(|e| e <= pages_len);
-        let end = p.vaddr.checked_add(p.len);
-        // Every byte must fall inside recorded, non-special, non-file-shared VMAs.
-        let covered = end.is_some_and(|end| {
-            let mut at = p.vaddr;
-            for v in &vmas {
-                if v.end <= at {
-                    continue;
-                }
-                if v.start > at || matches!(v.backing, VmaBacking::Special | VmaBacking::FileShared)
-                {
-                    return false;
-                }
-                at = v.end;
-                if at >= end {
-                    return true;
-                }
-            }
-            false
-        });
-        if !(ok_align && in_section && covered) {
+        // Inside the pages section and inside stored VMAs: checked by
+        // validate::process_record (in linear time).
+        if !ok_align {
             return Err(format!(
-                "page run {:#x}+{:#x} at section offset {:#x} is outside its VMAs or the pages section",
+                "page run {:#x}+{:#x} at section offset {:#x} is not page-aligned",
                 p.vaddr, p.len, p.section_offset
             ));
         }

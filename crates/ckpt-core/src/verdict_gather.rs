@@ -194,6 +194,20 @@ fn image_facts(img: &VerifiedImage) -> Result<ImageFacts, RestoreError> {
                 .collect(),
         });
     }
+    // The shared semantic validation (crate::validate), so that policy-diff
+    // refuses what restore refuses as malformed (exit 1). Security records
+    // that do not convert are left to the verdict's integrity refusal.
+    if integrity == IntegrityStatus::Ok {
+        let pages_len = img.pages_len();
+        for p in &processes {
+            crate::validate::process_record(p, pages_len).map_err(|e| {
+                RestoreError::BadImage(format!(
+                    "the process record of pid {} is malformed: {e}",
+                    p.pid
+                ))
+            })?;
+        }
+    }
     let signature = match img.signature() {
         Some(s) => SignatureStatus::Signed {
             key: SignerKey(s.public_key.to_bytes()),

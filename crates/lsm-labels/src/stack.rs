@@ -37,6 +37,21 @@ pub fn lsm_id(name: &str) -> Option<u64> {
     LSM_IDS.iter().find(|(_, n)| *n == name).map(|(i, _)| *i)
 }
 
+/// The ids `lsm_list_modules` reports on this host, in kernel order
+/// (Linux 6.8+; `ENOSYS` before). For callers that must tell "the kernel
+/// says this LSM is absent" from "ckpt could not ask" (the Landlock probe).
+pub fn syscall_lsm_ids() -> std::io::Result<Vec<u64>> {
+    crate::sys::lsm_list_modules()
+}
+
+/// The Landlock ABI version this kernel reports
+/// (`landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)`):
+/// `EOPNOTSUPP` when Landlock is built but disabled at boot, `ENOSYS` when
+/// the call does not exist (or a seccomp filter hides it).
+pub fn landlock_abi_version() -> std::io::Result<u32> {
+    crate::sys::landlock_abi_version()
+}
+
 /// One active LSM as detected: kernel name and id (when known).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StackMember {

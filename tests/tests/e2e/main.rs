@@ -3,8 +3,10 @@
 //! (`CKPT_TEST_EXPECT_ROOT=1`) they fail rather than skip without it.
 
 mod cli;
+mod decoder_limits;
 mod engine;
 mod integrity;
+mod landlock_ns;
 mod lsm;
 mod lsm_confinement;
 mod refusals;

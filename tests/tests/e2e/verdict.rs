@@ -344,8 +344,9 @@ fn corrupt_image_is_refused_by_every_reader_command() {
             assert_eq!(
                 o.status.code(),
                 Some(1),
-                "{cmd} accepted a flipped byte at {at}: {}",
-                stdout(&o)
+                "{cmd} accepted a flipped byte at {at}: {}{}",
+                stdout(&o),
+                stderr(&o)
             );
             assert!(stderr(&o).contains("bad.img"), "{}", stderr(&o));
         }
