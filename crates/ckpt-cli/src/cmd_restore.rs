@@ -39,6 +39,7 @@ pub fn run(a: &RestoreArgs) -> Result<u8, Failure> {
             stdout: a.stdout.clone(),
             stderr: a.stderr.clone(),
         },
+        detach: a.detach,
     };
     let restored = ckpt_core::restore(approved, &opts).map_err(engine_failure)?;
     let pid = restored.pid();

@@ -99,6 +99,8 @@ pub enum RestoreError {
     PidTaken { pid: i32 },
     #[error("cannot restore pid {pid}: claiming a PID needs CAP_CHECKPOINT_RESTORE; run as root, or restore with --pid-ns")]
     NoCapability { pid: i32 },
+    #[error("cannot restore pid {pid} with --detach: it has parent-death signal {signal} (prctl PR_SET_PDEATHSIG), which would kill it as soon as ckpt exits; restore it in the foreground, or with --pid-ns --detach (ckpt stays as its parent)")]
+    DetachWithDeathSignal { pid: i32, signal: u32 },
     #[error("cannot create the task for pid {pid}: {source}")]
     Create {
         pid: i32,

@@ -99,6 +99,9 @@ pub struct RestoreOptions {
     /// one, the task gets the caller's own fd when its restored identity is
     /// the caller's, else /dev/null (and a session of its own).
     pub stdio: StdioRedirect,
+    /// The caller detaches (`--detach`): ckpt exits while the process runs
+    /// on, so state tied to ckpt being its parent is refused up front.
+    pub detach: bool,
 }
 
 struct CountingWriter<W: Write> {
@@ -344,6 +347,7 @@ pub fn restore(
 ) -> Result<RestoredProcess, RestoreError> {
     let (image, plan) = (approved.image(), approved.plan());
     let state = load_process(image)?;
+    refuse_detach_with_death_signal(plan, opts, &state)?;
     let stdio = stdio_for(plan, opts, &state)?;
     let mut restored = if plan.new_pid_namespace {
         pidns::restore_in_new_pid_ns(image, plan, opts, &state, &stdio)
@@ -352,6 +356,25 @@ pub fn restore(
     }?;
     restored.caller_stdio = stdio.identity_is_callers();
     Ok(restored)
+}
+
+/// A parent-death signal fires when the restored task's parent exits: that
+/// is the restoring ckpt (the original parent is not in the image), so with
+/// `--detach` outside a new PID namespace (where ckpt's init stays) the
+/// task would be signalled the moment ckpt returns (DESIGN 8).
+fn refuse_detach_with_death_signal(
+    plan: &lsm_labels::verdict::RestorePlan,
+    opts: &RestoreOptions,
+    state: &model::ProcessState,
+) -> Result<(), RestoreError> {
+    let signal = state.attrs.as_ref().map_or(0, |a| a.pdeathsig);
+    if opts.detach && !plan.new_pid_namespace && signal != 0 {
+        return Err(RestoreError::DetachWithDeathSignal {
+            pid: state.pid,
+            signal,
+        });
+    }
+    Ok(())
 }
 
 /// The stdio decision (DESIGN 3.7), taken here, in the caller's own

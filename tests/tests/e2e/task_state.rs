@@ -137,3 +137,33 @@ fn root_membarrier_registration_is_restored() {
         false,
     );
 }
+
+/// A parent-death signal would fire the moment a detaching ckpt (the
+/// restored task's parent) exits: `--detach` refuses it before anything is
+/// created, instead of "succeeding" with a process that is then killed.
+#[test]
+fn root_detach_refuses_a_task_with_a_parent_death_signal() {
+    if !have_root("root_detach_refuses_a_task_with_a_parent_death_signal") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = start("prctl", dir.path(), false);
+    let pid = target.pid;
+    let img = dir.path().join("state.img");
+    let img = img.to_str().unwrap();
+    let o = run_ckpt(&["dump", &pid.to_string(), "-o", img, "--quiet"]);
+    assert_eq!(o.status.code(), Some(0), "dump failed: {}", stderr(&o));
+    target
+        .wait_timeout(LONG)
+        .expect("dumped fixture was not killed");
+    drop(target);
+    let o = run_ckpt(&["restore", img, "--detach", "--quiet"]);
+    let _restored = KillOnDrop(pid);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("parent-death signal") && stderr(&o).contains("foreground"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!alive(pid), "nothing is left running");
+}
