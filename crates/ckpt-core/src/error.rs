@@ -163,7 +163,7 @@ pub enum RestoreError {
         #[source]
         source: crate::security_apply::SecurityApplyError,
     },
-    #[error("refusing to restore pid {pid}: its restored identity (uid {uid}) may not open {path} ({what}): {}; the process probably opened it before dropping privileges: restore with --files-as-caller to open it with your authority", std::io::Error::from_raw_os_error(*errno))]
+    #[error("refusing to restore pid {pid}: its restored identity (uid {uid}) may not open {path} ({what}): {}; the process probably opened it before dropping privileges: if the image is your own, signed by a key you trust, or root-owned after you checked it, restore with --files-as-caller to open it with your authority", std::io::Error::from_raw_os_error(*errno))]
     FileDenied {
         pid: i32,
         uid: u32,

@@ -450,6 +450,23 @@ pub enum Refusal {
         /// The caller's label of that LSM, if it has one here.
         caller_label: Option<String>,
     },
+    /// 3.3 with 3.5: `--keep-lsm` would apply a label the image claims,
+    /// other than the caller's own, while nobody vouches for the claim
+    /// (the principal is another user, nobody or an unknown stream) and the
+    /// caller holds privilege: under a MAC policy a label is privilege, so
+    /// an image's author could otherwise name a label it never held.
+    LabelNotVouched {
+        tid: i32,
+        lsm: String,
+        label: String,
+        principal: ImagePrincipal,
+    },
+    /// 3.7 with 3.5: `--files-as-caller` opens the paths the image names
+    /// with the caller's authority; the caller holds privilege and nobody
+    /// vouches for those paths (another user's unsigned image, a writable
+    /// file, an unknown stream), so the image's author could name any file
+    /// the caller may open.
+    FilesAsCallerNotVouched { principal: ImagePrincipal },
 }
 
 impl Refusal {
@@ -566,6 +583,14 @@ impl fmt::Display for Refusal {
                 f,
                 "refused: task {tid} ran confined by {lsm} label {label:?}; restoring it with your label ({}) would give that confinement up; use --keep-lsm to keep it, --lsm-as-caller to accept your own label, or --lsm-label {lsm}:LABEL to name one",
                 caller_label.as_deref().unwrap_or("none on this host")
+            ),
+            Refusal::FilesAsCallerNotVouched { principal } => write!(
+                f,
+                "refused: --files-as-caller would open the files the image names with your authority, and the image's author, {principal}, cannot vouch for those paths (it could name any file you may open); restore without --files-as-caller, or sign the image at dump with --sign-key and restore with --trusted-key, or check it and chown it to root (mode 0600)"
+            ),
+            Refusal::LabelNotVouched { tid, lsm, label, principal } => write!(
+                f,
+                "refused: --keep-lsm: task {tid} claims {lsm} label {label:?}, and the image's author, {principal}, cannot vouch for a label (it is privilege under a MAC policy); name the label yourself with --lsm-label {lsm}:LABEL, or sign the image at dump with --sign-key and restore with --trusted-key, or check it and chown it to root (mode 0600)"
             ),
         }
     }
@@ -1021,6 +1046,7 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
         );
     }
     let authority = owner_as_caller(principal.authority(), input.caller);
+    let vouched = principal_vouches_for_caller_authority(&principal, input.caller);
 
     let diff = PolicyDiff::compute(input.image, input.host);
     if diff.arch.0 != diff.arch.1 {
@@ -1134,6 +1160,21 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
                         lsm,
                         label,
                         caller_label: mine.map(|v| label_text(&v)),
+                    });
+                }
+            }
+        }
+        // 3.3 with 3.5: a kept label other than the caller's own needs an
+        // author who could have held it, when the caller holds privilege.
+        if flags.keep_lsm && !vouched && input.caller.holds_privilege() {
+            for l in labels.iter().filter(|l| !is_chosen(l)) {
+                let mine = confinement::caller_label(input.caller, input.host, &l.lsm);
+                if mine.as_deref() != Some(l.value.as_slice()) {
+                    refusals.push(Refusal::LabelNotVouched {
+                        tid: t.tid,
+                        lsm: l.lsm.clone(),
+                        label: label_text(&l.value),
+                        principal: principal.clone(),
                     });
                 }
             }
@@ -1320,6 +1361,11 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
             tids: input.tasks.iter().map(|t| t.tid).collect(),
         });
     }
+    if flags.files_as_caller && !vouched && input.caller.holds_privilege() {
+        refusals.push(Refusal::FilesAsCallerNotVouched {
+            principal: principal.clone(),
+        });
+    }
     if flags.files_as_caller {
         notices.push(Notice::FilesAsCaller);
     }
@@ -1346,6 +1392,23 @@ pub fn decide(input: &VerdictInput<'_>) -> RestoreVerdict {
         notices,
         principal: Some(principal),
         diff: Some(diff),
+    }
+}
+
+/// Whether the image's principal vouches for claims that only the caller's
+/// own authority could honour: kept labels (DESIGN 3.3 with 3.5) and the
+/// paths `--files-as-caller` opens (3.7 with 3.5). A trusted signer or
+/// stream, a root-owned file (root could have set any label and opened any
+/// file), or a file the caller owns (the caller's own claim) vouches.
+fn principal_vouches_for_caller_authority(
+    principal: &ImagePrincipal,
+    caller: &CallerContext,
+) -> bool {
+    match principal {
+        ImagePrincipal::FileOwner { owner } => {
+            owner.uid == 0 || caller.creds.uids[..3].iter().all(|&u| u == owner.uid)
+        }
+        other => other.authority() == creds_rules::PrincipalAuthority::Any,
     }
 }
 

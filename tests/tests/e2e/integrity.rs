@@ -417,6 +417,27 @@ fn root_symlink_planted_in_recorded_path_is_not_followed() {
         .expect("dumped process was not killed");
     assert_eq!(std::fs::metadata(&img).unwrap().uid(), uid);
 
+    // --files-as-caller opens what the image names with root's authority:
+    // another user's unsigned image cannot ask for that (DESIGN 3.7 with
+    // 3.5), whatever path it names (here the file made root-only 0600).
+    std::os::unix::fs::chown(&data, Some(0), Some(0)).unwrap();
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (o, restored) = restore_detached(&img, top.path(), &["--quiet", "--files-as-caller"]);
+    if let Some(r) = restored {
+        let link = std::fs::read_link(format!("/proc/{r}/fd/{fd}"));
+        kill_and_wait(r);
+        panic!(
+            "a user's image got a root-opened fd {fd} -> {link:?}: {}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot vouch"), "{}", stderr(&o));
+    assert!(!alive(pid), "the image's PID is alive");
+    // Root checked the image and took it over: from here on the image's
+    // principal is root, and the symlink defence itself is what is tested.
+    std::os::unix::fs::chown(&img, Some(0), Some(0)).unwrap();
+
     // The attack: the file becomes a symlink to /etc/shadow.
     std::fs::remove_file(&data).unwrap();
     std::os::unix::fs::symlink("/etc/shadow", &data).unwrap();

@@ -1585,3 +1585,121 @@ fn rule_3_5_a_privileged_caller_does_not_lend_its_ids_to_another_authors_image()
     assert!(v.allowed(), "{v}");
     assert_eq!(v.plan.unwrap().tasks[0].creds.uids, [1000; 4]);
 }
+
+// ------------------------------------------- 3.3 with 3.5: vouched labels
+
+#[test]
+fn rule_3_3_keep_lsm_refuses_a_label_a_users_unsigned_image_claims() {
+    let mut c = Case::new();
+    c.origin = file_of(1000, 0o600);
+    c.flags.keep_lsm = true;
+    c.tasks[0] = task(4242, user_creds(1000), "system_u:system_r:sysadm_t:s0");
+    let v = c.decide();
+    assert!(
+        refused_with(&v, |r| matches!(
+            r,
+            Refusal::LabelNotVouched { tid: 4242, label, .. } if label.contains("sysadm_t")
+        )),
+        "{v}"
+    );
+    let text = v
+        .refusals
+        .iter()
+        .find(|r| matches!(r, Refusal::LabelNotVouched { .. }))
+        .unwrap()
+        .to_string();
+    for want in [
+        "--lsm-label",
+        "--sign-key",
+        "--trusted-key",
+        "chown",
+        "uid 1000",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    assert_eq!(v.exit_code(), 3);
+    // A group-writable root file and an unknown stream vouch for nothing.
+    c.origin = file_of(0, 0o660);
+    assert!(!c.decide().allowed());
+    // The operator naming the label instead is the way out.
+    c.origin = file_of(1000, 0o600);
+    c.flags.lsm_labels = vec!["selinux:system_u:system_r:sysadm_t:s0".parse().unwrap()];
+    let v = c.decide();
+    assert!(
+        !v.refusals
+            .iter()
+            .any(|r| matches!(r, Refusal::LabelNotVouched { .. })),
+        "{v}"
+    );
+}
+
+#[test]
+fn rule_3_3_keep_lsm_accepts_labels_vouched_for_or_the_callers_own() {
+    let mut c = Case::new();
+    c.flags.keep_lsm = true;
+    c.tasks[0] = task(4242, user_creds(1000), "system_u:system_r:sysadm_t:s0");
+    // Root's own (root-owned, 0600) image file.
+    assert!(c.decide().allowed(), "{}", c.decide());
+    // A user's image whose label is the caller's own gains nothing.
+    c.origin = file_of(1000, 0o600);
+    c.tasks[0] = task(
+        4242,
+        user_creds(1000),
+        "unconfined_u:unconfined_r:unconfined_t:s0",
+    );
+    assert!(c.decide().allowed(), "{}", c.decide());
+    // A user restoring their own image: the kernel decides with their creds.
+    c.caller = user_caller(1000);
+    c.caller.creds.caps = Default::default();
+    c.tasks[0] = task(4242, user_creds(1000), "user_u:user_r:user_t:s0");
+    let v = c.decide();
+    assert!(
+        !v.refusals
+            .iter()
+            .any(|r| matches!(r, Refusal::LabelNotVouched { .. })),
+        "{v}"
+    );
+}
+
+#[test]
+fn rule_3_7_files_as_caller_needs_a_principal_who_vouches_for_the_paths() {
+    let mut c = Case::new();
+    c.flags.files_as_caller = true;
+    // Root's own image file: allowed, with the notice.
+    assert!(c.decide().allowed(), "{}", c.decide());
+    // Another user's unsigned image, a writable file: refused.
+    for origin in [file_of(1000, 0o600), file_of(0, 0o666)] {
+        c.origin = origin;
+        let v = c.decide();
+        assert!(
+            refused_with(&v, |r| matches!(r, Refusal::FilesAsCallerNotVouched { .. })),
+            "{v}"
+        );
+        assert_eq!(v.exit_code(), 3);
+    }
+    let text = Refusal::FilesAsCallerNotVouched {
+        principal: ImagePrincipal::FileOwner { owner: owner(1000) },
+    }
+    .to_string();
+    for want in [
+        "cannot vouch",
+        "--sign-key",
+        "--trusted-key",
+        "chown",
+        "uid 1000",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    // An unprivileged caller restoring their own image: their own authority.
+    c.origin = file_of(1000, 0o600);
+    c.caller = user_caller(1000);
+    c.caller.creds.caps = Default::default();
+    assert!(
+        !c.decide()
+            .refusals
+            .iter()
+            .any(|r| matches!(r, Refusal::FilesAsCallerNotVouched { .. })),
+        "{}",
+        c.decide()
+    );
+}
