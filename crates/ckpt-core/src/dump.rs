@@ -162,7 +162,13 @@ impl Drop for FrozenTask {
     }
 }
 
-fn inj(pid: i32, call: &str, r: Result<i64, crate::ptrace::TraceError>) -> Result<u64, DumpError> {
+/// The result of an injected system call that must succeed: a trace
+/// failure or a -errno return becomes the named [`DumpError`].
+pub(crate) fn inj(
+    pid: i32,
+    call: &str,
+    r: Result<i64, crate::ptrace::TraceError>,
+) -> Result<u64, DumpError> {
     let v = r.map_err(|source| DumpError::Trace { pid, source })?;
     if (-4095..0).contains(&v) {
         return Err(DumpError::Injected {

@@ -71,17 +71,7 @@ fn dump_call(
     nr: i64,
     args: &[u64],
 ) -> Result<u64, DumpError> {
-    let v = t
-        .syscall(nr, args)
-        .map_err(|source| DumpError::Trace { pid, source })?;
-    if (-4095..0).contains(&v) {
-        return Err(DumpError::Injected {
-            pid,
-            call: call.to_string(),
-            errno: (-v) as i32,
-        });
-    }
-    Ok(v as u64)
+    crate::dump::inj(pid, call, t.syscall(nr, args))
 }
 
 fn read_words<const N: usize>(t: &dyn Tracer, pid: i32, addr: u64) -> Result<[u64; N], DumpError> {
