@@ -58,7 +58,8 @@ fn task_attrs_fields_are_all_listed() {
         loginuid: _,
         itimers: _,
         membarrier: _,
+        posix_timers: _,
     } = TaskAttrs::default();
-    // 8 scalar attributes and the three interval timers.
-    assert_eq!(RESTORED_ATTRS.len(), 8 + 3);
+    // 8 scalar attributes, the three interval timers, POSIX timers.
+    assert_eq!(RESTORED_ATTRS.len(), 8 + 3 + 1);
 }

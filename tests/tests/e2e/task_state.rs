@@ -129,6 +129,18 @@ fn root_shared_mapping_of_rdwr_file_can_be_made_writable_after_restore() {
     );
 }
 
+/// POSIX timers come back with their ids, clock, notify kind, signal,
+/// value, interval and remaining time: the program's own timer_gettime
+/// agrees and the periodic timer keeps firing with its sigev_value.
+#[test]
+fn root_posix_timers_are_restored_with_their_ids() {
+    check_mode(
+        "root_posix_timers_are_restored_with_their_ids",
+        "posix",
+        false,
+    );
+}
+
 #[test]
 fn root_membarrier_registration_is_restored() {
     check_mode(
