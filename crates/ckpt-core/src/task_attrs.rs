@@ -28,6 +28,7 @@ pub const RESTORED_ATTRS: &[&str] = &[
     "ITIMER_PROF",
     "membarrier registrations",
     "POSIX timer",
+    "controlling terminal",
 ];
 
 /// One interval timer (setitimer(2)), in microseconds.
