@@ -143,4 +143,3 @@ fn root_restored_with_other_stdio_has_no_controlling_terminal() {
         "after tty ENXIO"
     );
 }
-
