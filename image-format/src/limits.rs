@@ -59,6 +59,8 @@ pub const MAX_XSAVE_LEN: u32 = 64 << 10;
 pub const MAX_PIPE_DATA_LEN: u32 = 1 << 20;
 /// Most interval timers (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF).
 pub const MAX_ITIMERS: u32 = 3;
+/// Most POSIX timers per task (RLIMIT_SIGPENDING bounds them in practice).
+pub const MAX_POSIX_TIMERS: u32 = 4096;
 /// Longest terminal `c_cc` accepted (the kernel's NCCS is 19).
 pub const MAX_TERMINAL_CC_LEN: u32 = 64;
 /// Most LSMs in a stack.
@@ -553,6 +555,12 @@ pub static PROCESS: Schema = Schema {
         message(32, "security", &TASK_SECURITY),
         message(22, "attrs", &TASK_ATTRS),
         message(40, "terminal", &TERMINAL),
+        repeated::<PosixTimerRecord>(
+            45,
+            "posix_timers",
+            Count::Fixed(MAX_POSIX_TIMERS),
+            &SCALARS_ONLY,
+        ),
     ],
 };
 
@@ -831,6 +839,11 @@ mod tests {
                     ypixel: 1,
                 }),
             }),
+            posix_timers: vec![PosixTimerRecord {
+                id: 1,
+                signo: 10,
+                ..Default::default()
+            }],
         }
     }
 

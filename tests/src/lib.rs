@@ -316,3 +316,315 @@ pub fn nobody_task(tid: i32) -> lsm_labels::TaskSecurity {
         ..Default::default()
     }
 }
+
+/// What the kernel shows of a task in /proc (issue 9 "make the loss
+/// impossible to reintroduce"): status, stat, limits, maps, each mapping's
+/// smaps VmFlags, every fdinfo, timers, personality, oom_score_adj,
+/// loginuid and timerslack_ns, as `file:key` → value. Compared before dump
+/// and after restore by [`assert_same_proc_state`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcSnapshot(pub std::collections::BTreeMap<String, String>);
+
+/// /proc/PID/stat field names (proc_pid_stat(5)), 1-based.
+const STAT_FIELDS: [&str; 52] = [
+    "pid",
+    "comm",
+    "state",
+    "ppid",
+    "pgrp",
+    "session",
+    "tty_nr",
+    "tpgid",
+    "flags",
+    "minflt",
+    "cminflt",
+    "majflt",
+    "cmajflt",
+    "utime",
+    "stime",
+    "cutime",
+    "cstime",
+    "priority",
+    "nice",
+    "num_threads",
+    "itrealvalue",
+    "starttime",
+    "vsize",
+    "rss",
+    "rsslim",
+    "startcode",
+    "endcode",
+    "startstack",
+    "kstkesp",
+    "kstkeip",
+    "signal",
+    "blocked",
+    "sigignore",
+    "sigcatch",
+    "wchan",
+    "nswap",
+    "cnswap",
+    "exit_signal",
+    "processor",
+    "rt_priority",
+    "policy",
+    "delayacct_blkio_ticks",
+    "guest_time",
+    "cguest_time",
+    "start_data",
+    "end_data",
+    "start_brk",
+    "arg_start",
+    "arg_end",
+    "env_start",
+    "env_end",
+    "exit_code",
+];
+
+/// Fields that legitimately differ between a task and its restored copy,
+/// each with the reason. A trailing `*` matches a prefix.
+pub const PROC_DIFF_ALLOWED: &[(&str, &str)] = &[
+    // Memory residency and accounting: restore touches only stored pages,
+    // file pages come back from the page cache on demand, the restorer
+    // briefly maps more (its scratch and the code it runs from), and page
+    // tables are rebuilt.
+    (
+        "status:VmPeak",
+        "high-water mark includes the restorer's temporary mappings",
+    ),
+    (
+        "status:VmHWM",
+        "resident high-water mark: residency is not state",
+    ),
+    ("status:VmRSS", "residency is not state"),
+    ("status:RssAnon", "residency is not state"),
+    (
+        "status:RssFile",
+        "file pages are faulted in again on demand",
+    ),
+    ("status:RssShmem", "residency is not state"),
+    (
+        "status:VmPTE",
+        "page tables are rebuilt, sized by what was touched",
+    ),
+    ("status:VmSwap", "swap placement is not state"),
+    ("stat:rss", "residency is not state"),
+    ("stat:minflt", "fault counters restart with the new task"),
+    ("stat:majflt", "fault counters restart with the new task"),
+    ("stat:cminflt", "counters of reaped children restart"),
+    ("stat:cmajflt", "counters of reaped children restart"),
+    // Scheduling and accounting of the new task.
+    (
+        "status:voluntary_ctxt_switches",
+        "context switches restart with the new task",
+    ),
+    (
+        "status:nonvoluntary_ctxt_switches",
+        "context switches restart with the new task",
+    ),
+    (
+        "stat:utime",
+        "CPU time accounting restarts with the new task",
+    ),
+    (
+        "stat:stime",
+        "CPU time accounting restarts with the new task",
+    ),
+    ("stat:cutime", "children's CPU time restarts"),
+    ("stat:cstime", "children's CPU time restarts"),
+    ("stat:starttime", "the restored task is started anew"),
+    ("stat:processor", "the CPU it last ran on"),
+    (
+        "stat:delayacct_blkio_ticks",
+        "I/O delay accounting restarts",
+    ),
+    ("stat:guest_time", "accounting restarts"),
+    ("stat:cguest_time", "accounting restarts"),
+    (
+        "status:State",
+        "running or sleeping at the moment of reading",
+    ),
+    ("stat:state", "running or sleeping at the moment of reading"),
+    ("stat:wchan", "where it waits at the moment of reading"),
+    ("stat:kstkesp", "the stack pointer at the moment of reading"),
+    (
+        "stat:kstkeip",
+        "the instruction pointer at the moment of reading",
+    ),
+    // Parentage: a restored task's parent is the restoring ckpt (DESIGN).
+    ("status:PPid", "the parent is now the restoring ckpt"),
+    ("stat:ppid", "the parent is now the restoring ckpt"),
+    // The task is forked from ckpt and never execs: PF_FORKNOEXEC (0x40)
+    // and PF_SUPERPRIV-like bookkeeping bits in the kernel's task flags.
+    (
+        "stat:flags",
+        "kernel bookkeeping flags of the new task (PF_FORKNOEXEC)",
+    ),
+    // The number of signals queued for the task's real user, all its
+    // processes together (RLIMIT_SIGPENDING accounting), not the task's.
+    (
+        "status:SigQ",
+        "a per-user count across all that user's processes",
+    ),
+    // The fd table was ckpt's, grown to hold ckpt's fds while rebuilding.
+    ("status:FDSize", "allocated fd table size, not a limit"),
+    // Pipes are created anew: new inode numbers (fd identity is checked
+    // through the pipe pairing, flags and contents instead).
+    (
+        "fdinfo/*:ino",
+        "pipes are new objects with new inode numbers",
+    ),
+    (
+        "fdinfo/*:mnt_id",
+        "pipefs or the mount id seen through a new task",
+    ),
+];
+
+fn allowed(key: &str, extra: &[&str]) -> bool {
+    let m = |pat: &str| match pat.split_once('*') {
+        Some((pre, post)) => key.starts_with(pre) && key.ends_with(post),
+        None => key == pat,
+    };
+    PROC_DIFF_ALLOWED.iter().any(|(p, _)| m(p)) || extra.iter().any(|p| m(p))
+}
+
+/// Snapshot /proc/`pid` (see [`ProcSnapshot`]).
+pub fn proc_snapshot(pid: i32) -> ProcSnapshot {
+    let dir = format!("/proc/{pid}");
+    let read = |f: &str| std::fs::read_to_string(format!("{dir}/{f}")).unwrap_or_default();
+    let mut m = std::collections::BTreeMap::new();
+    let mut keyed = |file: &str, text: &str| {
+        for l in text.lines() {
+            if let Some((k, v)) = l.split_once(':') {
+                m.insert(format!("{file}:{}", k.trim()), v.trim().to_string());
+            }
+        }
+    };
+    keyed("status", &read("status"));
+    let mut fds: Vec<i32> = std::fs::read_dir(format!("{dir}/fdinfo"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    fds.sort_unstable();
+    for fd in fds {
+        keyed(&format!("fdinfo/{fd}"), &read(&format!("fdinfo/{fd}")));
+    }
+    let stat = read("stat");
+    if let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) {
+        m.insert("stat:comm".into(), stat[open + 1..close].to_string());
+        m.insert("stat:pid".into(), stat[..open].trim().to_string());
+        for (i, v) in stat[close + 1..].split_whitespace().enumerate() {
+            let name = STAT_FIELDS.get(i + 2).copied().unwrap_or("extra");
+            m.insert(format!("stat:{name}"), v.to_string());
+        }
+    }
+    for l in read("limits").lines().skip(1) {
+        let (name, vals) = l.split_at(l.len().min(26));
+        m.insert(format!("limits:{}", name.trim()), vals.trim().to_string());
+    }
+    for l in read("maps").lines() {
+        let range = l.split_whitespace().next().unwrap_or_default().to_string();
+        m.insert(format!("maps:{range}"), l.to_string());
+    }
+    let mut range = String::new();
+    for l in read("smaps").lines() {
+        if let Some(flags) = l.strip_prefix("VmFlags:") {
+            m.insert(format!("smaps:{range} VmFlags"), flags.trim().to_string());
+        } else if l.split_whitespace().next().is_some_and(|w| w.contains('-')) {
+            range = l.split_whitespace().next().unwrap_or_default().to_string();
+        }
+    }
+    for f in [
+        "timers",
+        "personality",
+        "oom_score_adj",
+        "loginuid",
+        "timerslack_ns",
+    ] {
+        m.insert(f.to_string(), read(f).trim().to_string());
+    }
+    ProcSnapshot(m)
+}
+
+/// The differences between two snapshots outside [`PROC_DIFF_ALLOWED`]
+/// and `extra_allowed` (patterns like it, each justified by the caller):
+/// one line per field, naming it.
+pub fn proc_diff(
+    before: &ProcSnapshot,
+    after: &ProcSnapshot,
+    extra_allowed: &[&str],
+) -> Vec<String> {
+    let keys: std::collections::BTreeSet<&String> = before.0.keys().chain(after.0.keys()).collect();
+    keys.into_iter()
+        .filter(|k| !allowed(k, extra_allowed))
+        .filter_map(|k| {
+            let (b, a) = (before.0.get(k), after.0.get(k));
+            (b != a).then(|| format!("{k}: before {b:?} after {a:?}"))
+        })
+        .collect()
+}
+
+/// Fails naming every field of /proc that changed across dump and restore
+/// and is not allowed to.
+pub fn assert_same_proc_state(before: &ProcSnapshot, after: &ProcSnapshot, extra_allowed: &[&str]) {
+    let d = proc_diff(before, after, extra_allowed);
+    assert!(
+        d.is_empty(),
+        "/proc state changed across dump and restore:\n{}",
+        d.join("\n")
+    );
+}
+
+#[cfg(test)]
+mod proc_diff_tests {
+    use super::*;
+
+    fn snap(pairs: &[(&str, &str)]) -> ProcSnapshot {
+        ProcSnapshot(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn names_changed_fields_and_skips_allowed_ones() {
+        let a = snap(&[
+            ("status:VmRSS", "1"),
+            ("timers", "ID: 0"),
+            ("fdinfo/3:ino", "5"),
+        ]);
+        let b = snap(&[("status:VmRSS", "2"), ("timers", ""), ("fdinfo/3:ino", "6")]);
+        let d = proc_diff(&a, &b, &[]);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert!(d[0].starts_with("timers:"), "{d:?}");
+        assert!(proc_diff(&a, &b, &["timers"]).is_empty());
+        let gone = snap(&[("status:VmRSS", "1")]);
+        assert_eq!(proc_diff(&a, &gone, &[]).len(), 1, "a missing field counts");
+    }
+
+    #[test]
+    fn snapshot_of_self_has_every_file() {
+        let s = proc_snapshot(std::process::id() as i32);
+        for k in [
+            "status:Uid",
+            "stat:starttime",
+            "limits:Max open files",
+            "personality",
+            "oom_score_adj",
+            "timerslack_ns",
+            "fdinfo/0:flags",
+        ] {
+            assert!(s.0.contains_key(k), "{k} missing");
+        }
+        assert!(s.0.keys().any(|k| k.starts_with("maps:")));
+        assert!(s
+            .0
+            .keys()
+            .any(|k| k.starts_with("smaps:") && k.ends_with("VmFlags")));
+    }
+}

@@ -58,7 +58,9 @@ fn task_attrs_fields_are_all_listed() {
         loginuid: _,
         itimers: _,
         membarrier: _,
+        posix_timers: _,
     } = TaskAttrs::default();
-    // 8 scalar attributes and the three interval timers.
-    assert_eq!(RESTORED_ATTRS.len(), 8 + 3);
+    // 8 scalar attributes, the three interval timers, POSIX timers, and
+    // the controlling terminal (kept by the session rule, not a field).
+    assert_eq!(RESTORED_ATTRS.len(), 8 + 3 + 1 + 1);
 }

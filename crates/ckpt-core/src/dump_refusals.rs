@@ -16,7 +16,7 @@ pub const REFUSED_KINDS: &[&str] = &[
     "thread",
     "stopped task",
     "pending signal",
-    "POSIX timer",
+    "POSIX timer of another thread",
     "POSIX record lock",
     "flock lock",
     "OFD lock",
@@ -74,7 +74,8 @@ pub fn pending_signals(pid: i32) -> u64 {
     pending_in_status(&status)
 }
 
-fn pending_in_status(status: &str) -> u64 {
+/// Pending signals (`SigPnd` | `ShdPnd`) in /proc/PID/status text.
+pub fn pending_in_status(status: &str) -> u64 {
     ["SigPnd", "ShdPnd"]
         .iter()
         .filter_map(|k| procfs::status_field(status, k))
@@ -107,15 +108,6 @@ pub fn check_task(pid: i32, proc: &dyn ProcSource, status: &str) -> Result<(), D
             ),
             "let the process take it (unblock it) and dump again",
         ));
-    }
-    if let Ok(timers) = proc.read_text("timers") {
-        if let Some(t) = posix_timers(&timers).first() {
-            return Err(refused(
-                pid,
-                format!("it has POSIX timer {t} (timer_create), which is not restored yet"),
-                "delete it (timer_delete) or dump the process without it",
-            ));
-        }
     }
     let cwd = proc.read_link("cwd").unwrap_or_default();
     if let Some(what) = cwd_refusal(&cwd) {
@@ -152,21 +144,6 @@ fn check_children(pid: i32, proc: &dyn ProcSource) -> Result<(), DumpError> {
         ));
     }
     Ok(())
-}
-
-/// `ID: n` of each POSIX timer in /proc/PID/timers text, with its signal.
-pub fn posix_timers(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut id = None;
-    for l in text.lines() {
-        if let Some(v) = l.strip_prefix("ID:") {
-            id = Some(v.trim().to_string());
-        } else if let (Some(v), Some(i)) = (l.strip_prefix("signal:"), id.take()) {
-            out.push(format!("{i} (signal {})", v.trim()));
-        }
-    }
-    out.extend(id);
-    out
 }
 
 /// Why a working directory cannot be restored, if it cannot.
@@ -314,9 +291,7 @@ mod tests {
     }
 
     #[test]
-    fn timers_and_cwd_and_pending() {
-        let t = "ID: 0\nsignal: 14/0000000000000000\nnotify: signal/pid.1\nClockID: 1\n";
-        assert_eq!(posix_timers(t), vec!["0 (signal 14/0000000000000000)"]);
+    fn cwd_and_pending() {
         assert!(cwd_refusal("/tmp/x (deleted)").is_some());
         assert!(cwd_refusal("/proc/12/fdinfo").is_some());
         assert!(cwd_refusal("/procfoo").is_none());

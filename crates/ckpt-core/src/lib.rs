@@ -26,6 +26,7 @@ pub mod page_check;
 pub mod persist;
 pub mod phase;
 mod pidns;
+pub mod posix_timers;
 pub mod procfs;
 pub mod ptrace;
 pub mod restore;

@@ -292,7 +292,41 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
         vdso_sha256: s.vdso_sha256.clone(),
         attrs: s.attrs.as_ref().map(attrs_to_record),
         terminal: s.terminal.as_ref().map(|t| t.to_record()),
+        posix_timers: s
+            .attrs
+            .iter()
+            .flat_map(|a| a.posix_timers.iter())
+            .map(|t| rec::PosixTimerRecord {
+                id: t.id,
+                clock: t.clock,
+                notify: t.notify,
+                signo: t.signo,
+                value: t.value,
+                interval_ns: t.interval_ns,
+                remaining_ns: t.remaining_ns,
+            })
+            .collect(),
     }
+}
+
+/// The POSIX timers of a record, validated (`posix_timers::validate`).
+pub fn posix_timers_from_record(
+    r: &[rec::PosixTimerRecord],
+) -> Result<Vec<crate::posix_timers::PosixTimer>, String> {
+    let timers: Vec<_> = r
+        .iter()
+        .map(|t| crate::posix_timers::PosixTimer {
+            id: t.id,
+            clock: t.clock,
+            notify: t.notify,
+            signo: t.signo,
+            value: t.value,
+            interval_ns: t.interval_ns,
+            remaining_ns: t.remaining_ns,
+        })
+        .collect();
+    crate::posix_timers::validate(&timers)?;
+    Ok(timers)
 }
 
 fn attrs_to_record(a: &crate::task_attrs::TaskAttrs) -> rec::TaskAttrsRecord {
@@ -353,6 +387,7 @@ fn attrs_from_record(r: &rec::TaskAttrsRecord) -> Result<crate::task_attrs::Task
         loginuid: r.loginuid,
         itimers,
         membarrier: r.membarrier & (16 | 64 | 256),
+        posix_timers: Vec::new(),
     })
 }
 
@@ -578,7 +613,14 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             len: x.len,
             sig: x.sig,
         }),
-        attrs: r.attrs.as_ref().map(attrs_from_record).transpose()?,
+        attrs: match r.attrs.as_ref().map(attrs_from_record).transpose()? {
+            Some(mut a) => {
+                a.posix_timers = posix_timers_from_record(&r.posix_timers)?;
+                Some(a)
+            }
+            None if r.posix_timers.is_empty() => None,
+            None => return Err("POSIX timers without task attributes".into()),
+        },
         fds,
         pipes: r
             .pipes

@@ -1175,7 +1175,11 @@ impl Rebuilder<'_> {
     /// does not get the caller's stdio a session of its own. Runs before
     /// close_range, while the task still holds ckpt's fds.
     fn hand_over_stdio(&mut self) -> Result<(), RestoreError> {
-        if self.stdio.own_session() {
+        let inherited: Vec<usize> = (self.state.fds.iter())
+            .filter(|o| o.fd <= 2 && o.target == FdTarget::InheritedStdio)
+            .map(|o| o.fd as usize)
+            .collect();
+        if self.stdio.own_session(&inherited) {
             // The task is forked from ckpt, so it is in ckpt's process
             // group and not a group leader (its PID cannot be a live group's
             // id: the kernel keeps such a PID allocated, and claiming it

@@ -167,9 +167,18 @@ impl StdioHandover {
         self.identity_is_callers
     }
 
-    /// Whether the task must get a session of its own.
-    pub fn own_session(&self) -> bool {
+    /// Whether the task must get a session of its own, given the stdio fds
+    /// (`inherited`, 0-2) that were on a terminal or a foreign pipe: when
+    /// its identity is not the caller's, or when every one of them is
+    /// filled with a given file, so that none gets the caller's own fd.
+    /// Then it has no controlling terminal (/dev/tty is ENXIO): the caller's
+    /// terminal is reachable only through the fds it was handed.
+    pub fn own_session(&self, inherited: &[usize]) -> bool {
         !self.identity_is_callers
+            || (!inherited.is_empty()
+                && inherited
+                    .iter()
+                    .all(|&fd| fd > 2 || self.choice(fd) != StdioChoice::Callers))
     }
 
     pub fn choice(&self, fd: usize) -> StdioChoice {
@@ -289,6 +298,30 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         assert!(h.source_fd(2).unwrap() > 2);
         assert!(h.source_fd(0).unwrap() > 2, "stdin gets /dev/null");
-        assert!(h.own_session());
+        assert!(h.own_session(&[0, 1, 2]));
+    }
+
+    #[test]
+    fn own_session_when_no_inherited_fd_gets_the_callers() {
+        let all = StdioRedirect {
+            stdin: Some("/dev/null".into()),
+            stdout: Some("/dev/null".into()),
+            stderr: Some("/dev/null".into()),
+        };
+        let h = StdioHandover::new(&all, true).unwrap();
+        assert!(h.own_session(&[0, 1, 2]), "every inherited fd is given");
+        assert!(
+            !h.own_session(&[]),
+            "nothing inherited: the caller's session"
+        );
+        let some = StdioRedirect {
+            stdout: Some("/dev/null".into()),
+            ..Default::default()
+        };
+        let h = StdioHandover::new(&some, true).unwrap();
+        assert!(!h.own_session(&[0, 1]), "stdin is the caller's own");
+        assert!(h.own_session(&[1]));
+        let h = StdioHandover::new(&StdioRedirect::default(), false).unwrap();
+        assert!(h.own_session(&[]), "another identity: always");
     }
 }

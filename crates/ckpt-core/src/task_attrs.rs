@@ -27,6 +27,8 @@ pub const RESTORED_ATTRS: &[&str] = &[
     "ITIMER_VIRTUAL",
     "ITIMER_PROF",
     "membarrier registrations",
+    "POSIX timer",
+    "controlling terminal",
 ];
 
 /// One interval timer (setitimer(2)), in microseconds.
@@ -58,6 +60,8 @@ pub struct TaskAttrs {
     /// membarrier(2) private-expedited registrations of the mm, as the
     /// REGISTER command bits (`MEMBARRIER_REGISTRATIONS`).
     pub membarrier: u32,
+    /// POSIX timers (timer_create), ascending by id (`posix_timers`).
+    pub posix_timers: Vec<crate::posix_timers::PosixTimer>,
 }
 
 /// (command that fails with EPERM unless registered, its REGISTER command):
@@ -162,6 +166,7 @@ pub fn capture(
             membarrier |= register;
         }
     }
+    let posix_timers = capture_posix_timers(t, pid, scratch, proc)?;
     let num = |name: &str| -> Result<i64, DumpError> {
         let text = proc.read_text(name).map_err(|source| DumpError::Proc {
             pid,
@@ -184,7 +189,44 @@ pub fn capture(
         loginuid: num("loginuid").unwrap_or(u32::MAX as i64) as u32,
         itimers,
         membarrier,
+        posix_timers,
     })
+}
+
+/// The POSIX timers, and a refusal when one of their signals became
+/// pending since the dump's pending-signal check: that expiry would be
+/// lost (the timers are re-armed with the time left after it).
+fn capture_posix_timers(
+    t: &mut dyn Tracer,
+    pid: i32,
+    scratch: u64,
+    proc: &dyn ProcSource,
+) -> Result<Vec<crate::posix_timers::PosixTimer>, DumpError> {
+    let text = proc.read_text("timers").unwrap_or_default();
+    let timers = crate::posix_timers::capture(t, pid, scratch, &text)?;
+    if timers.is_empty() {
+        return Ok(timers);
+    }
+    let status = proc.read_text("status").map_err(|source| DumpError::Proc {
+        pid,
+        file: "status".into(),
+        source,
+    })?;
+    let pending = crate::dump_refusals::pending_in_status(&status);
+    if let Some(tm) = timers
+        .iter()
+        .find(|tm| tm.signo != 0 && pending & (1u64 << ((tm.signo - 1) & 63)) != 0)
+    {
+        return Err(DumpError::Refused {
+            pid,
+            what: format!(
+                "signal {} of its POSIX timer {} arrived during the dump",
+                tm.signo, tm.id
+            ),
+            way_out: "dump again".into(),
+        });
+    }
+    Ok(timers)
 }
 
 /// Write `value` to /proc/self/`name` from inside the task (with its
@@ -319,6 +361,7 @@ pub fn restore(
     // 2 (suid_dumpable) cannot be set by prctl: 0 is the stricter choice.
     let dumpable = u64::from(attrs.dumpable == 1);
     prctl(t, "prctl(PR_SET_DUMPABLE)", libc::PR_SET_DUMPABLE, dumpable)?;
+    crate::posix_timers::restore(t, pid, scratch, &attrs.posix_timers)?;
     for timer in &attrs.itimers {
         let mut b = Vec::with_capacity(32);
         for w in [

@@ -118,6 +118,8 @@ pub fn process_record(r: &ProcessRecord, pages_len: u64) -> Result<(), InvalidRe
     page_runs(&r.page_runs, &r.vmas, pages_len)?;
     fds(&r.fds, &r.pipes)?;
     rlimits(&r.rlimits)?;
+    crate::persist::posix_timers_from_record(&r.posix_timers)
+        .map_err(|why| bad("posix_timers", why))?;
     if let Some(s) = &r.sigaltstack {
         user_addr("sigaltstack.sp", s.sp)?;
     }

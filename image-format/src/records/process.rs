@@ -88,6 +88,37 @@ pub struct ProcessRecord {
     /// it. Tag 40 keeps it apart from the engine's other tags.
     #[prost(message, optional, tag = "40")]
     pub terminal: Option<TerminalRecord>,
+    /// POSIX timers (timer_create), ascending by id; restored with the
+    /// same ids. Tags 45-49 are this task-state area's.
+    #[prost(message, repeated, tag = "45")]
+    pub posix_timers: Vec<PosixTimerRecord>,
+}
+
+/// One POSIX timer: /proc/PID/timers plus timer_gettime.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PosixTimerRecord {
+    /// The timer id (timer_t) the program holds.
+    #[prost(int32, tag = "1")]
+    pub id: i32,
+    /// Clock id: 0 REALTIME, 1 MONOTONIC, 2 PROCESS_CPUTIME, 3
+    /// THREAD_CPUTIME, 7 BOOTTIME, 8/9 the ALARM clocks, 11 TAI.
+    #[prost(int32, tag = "2")]
+    pub clock: i32,
+    /// sigev_notify: 0 SIGEV_SIGNAL, 1 SIGEV_NONE, 2 SIGEV_THREAD, 4
+    /// SIGEV_THREAD_ID (the task itself).
+    #[prost(uint32, tag = "3")]
+    pub notify: u32,
+    /// sigev_signo (0 only with SIGEV_NONE).
+    #[prost(uint32, tag = "4")]
+    pub signo: u32,
+    /// sigev_value.
+    #[prost(uint64, tag = "5")]
+    pub value: u64,
+    #[prost(uint64, tag = "6")]
+    pub interval_ns: u64,
+    /// Time left to the next expiry; 0 = disarmed.
+    #[prost(uint64, tag = "7")]
+    pub remaining_ns: u64,
 }
 
 /// A terminal's modes as `ioctl(TCGETS)` and `ioctl(TIOCGWINSZ)` return them

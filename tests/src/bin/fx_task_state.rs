@@ -16,6 +16,11 @@
 //!   is compared and kill(getpid(), SIGTRAP) must run the handler once.
 //! - `membarrier`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED; the
 //!   expedited barrier must still succeed (EPERM when unregistered).
+//! - `posix`: POSIX timers with ids 1 and 2 (id 0 deleted): a periodic
+//!   SIGEV_SIGNAL timer (SIGUSR1, sigev_value 0x1234, every 300 ms) and a
+//!   SIGEV_NONE timer with 1000 s left; afterwards timer_gettime of each
+//!   (same interval, remaining time in range), /proc/self/timers ids, and
+//!   the periodic one must fire again with its value.
 //! - `mapping`: a MAP_SHARED PROT_READ mapping of a file opened O_RDWR;
 //!   afterwards mprotect to read-write and a write through it must work.
 #![allow(unsafe_code)]
@@ -25,6 +30,15 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static TRAPS: AtomicU32 = AtomicU32::new(0);
+static TICKS: AtomicU32 = AtomicU32::new(0);
+static TICK_VALUE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn on_tick(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let v = unsafe { (*info).si_value().sival_ptr } as u64;
+    TICK_VALUE.store(v, Ordering::SeqCst);
+    TICKS.fetch_add(1, Ordering::SeqCst);
+}
 
 extern "C" fn on_signal(sig: libc::c_int) {
     if sig == libc::SIGTRAP {
@@ -204,6 +218,89 @@ fn membarrier_view() -> String {
     }
 }
 
+/// Kernel timer ids of the `posix` mode: (periodic SIGEV_SIGNAL, SIGEV_NONE).
+fn posix_setup() -> (i32, i32) {
+    // SAFETY: installs an SA_SIGINFO handler touching atomics only; the
+    // timer calls get a 64-byte sigevent and an int for the id.
+    unsafe {
+        let mut a: libc::sigaction = std::mem::zeroed();
+        a.sa_sigaction = on_tick as *const () as usize;
+        a.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO;
+        libc::sigaction(libc::SIGUSR1, &a, std::ptr::null_mut());
+        let create = |clock: i32, notify: u64, signo: u64, value: u64| {
+            let ev: [u64; 8] = [value, signo | (notify << 32), 0, 0, 0, 0, 0, 0];
+            let mut id = -1i32;
+            let r = libc::syscall(libc::SYS_timer_create, clock, ev.as_ptr(), &mut id);
+            assert_eq!(r, 0, "timer_create");
+            id
+        };
+        let gap = create(libc::CLOCK_MONOTONIC, 1, 0, 0);
+        let periodic = create(libc::CLOCK_MONOTONIC, 0, libc::SIGUSR1 as u64, 0x1234);
+        let none = create(libc::CLOCK_REALTIME, 1, 0, 0);
+        assert_eq!(libc::syscall(libc::SYS_timer_delete, gap), 0);
+        let arm = |id: i32, value: [i64; 2], interval: [i64; 2]| {
+            let spec: [i64; 4] = [interval[0], interval[1], value[0], value[1]];
+            let r = libc::syscall(
+                libc::SYS_timer_settime,
+                id,
+                0,
+                spec.as_ptr(),
+                std::ptr::null_mut::<u8>(),
+            );
+            assert_eq!(r, 0, "timer_settime");
+        };
+        arm(periodic, [0, 300_000_000], [0, 300_000_000]);
+        arm(none, [1000, 0], [0, 0]);
+        (periodic, none)
+    }
+}
+
+fn timer_gettime(id: i32) -> [i64; 4] {
+    let mut spec = [0i64; 4];
+    // SAFETY: timer_gettime into a local itimerspec.
+    let r = unsafe { libc::syscall(libc::SYS_timer_gettime, id, spec.as_mut_ptr()) };
+    if r != 0 {
+        return [-1; 4];
+    }
+    spec
+}
+
+fn posix_view((periodic, none): (i32, i32), after: bool) -> String {
+    let p = timer_gettime(periodic);
+    let n = timer_gettime(none);
+    let p_ok = p[0] == 0 && p[1] == 300_000_000 && (p[2] > 0 || p[3] > 0) && p[2] == 0;
+    let n_ok = n[0] == 0 && n[1] == 0 && n[2] <= 1000 && n[2] > 900;
+    let ids: Vec<String> = std::fs::read_to_string("/proc/self/timers")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("ID: ").map(str::to_string))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut fires = "fires".to_string();
+    if after {
+        let start = TICKS.load(Ordering::SeqCst);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while TICKS.load(Ordering::SeqCst) < start + 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if TICKS.load(Ordering::SeqCst) < start + 2 {
+            fires = "STOPPED FIRING".into();
+        }
+    } else {
+        while TICKS.load(Ordering::SeqCst) < 1 {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    format!(
+        "ids {} periodic {periodic} {} value {:#x} {fires}, none {none} {}",
+        ids.join(","),
+        if p_ok { "armed 300ms" } else { "WRONG" },
+        TICK_VALUE.load(Ordering::SeqCst),
+        if n_ok { "remaining in range" } else { "WRONG" },
+    )
+}
+
 struct Mapping {
     addr: *mut u8,
 }
@@ -260,6 +357,7 @@ fn main() {
         .unwrap()
         .to_path_buf();
     let mut mapping = None;
+    let mut posix = (0, 0);
     let before = match mode.as_str() {
         "fds" => {
             fds_setup();
@@ -282,6 +380,10 @@ fn main() {
             assert_eq!(unsafe { libc::syscall(libc::SYS_membarrier, 16, 0, 0) }, 0);
             membarrier_view()
         }
+        "posix" => {
+            posix = posix_setup();
+            posix_view(posix, false)
+        }
         "mapping" => {
             mapping = Some(mapping_setup(&dir));
             "mprotect rw ok, first byte z".to_string()
@@ -299,6 +401,7 @@ fn main() {
         "prctl" => prctl_view(),
         "sigtrap" => sigtrap_after(),
         "membarrier" => membarrier_view(),
+        "posix" => posix_view(posix, true),
         _ => mapping_after(mapping.as_ref().expect("mapping set up")),
     };
     if before == after {

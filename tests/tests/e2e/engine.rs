@@ -18,7 +18,8 @@ fn s(p: &Path) -> &str {
 
 /// Dumps `target` (killing it), asserts success and that it is gone, and
 /// reaps it so its PID is free again.
-fn dump_and_reap(target: &mut Guarded, img: &Path) {
+fn dump_and_reap(target: &mut Guarded, img: &Path) -> ProcSnapshot {
+    let before = proc_snapshot(target.pid);
     let pid = target.pid.to_string();
     let o = run_ckpt(&["dump", &pid, "-o", s(img), "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "dump failed: {}", stderr(&o));
@@ -27,7 +28,18 @@ fn dump_and_reap(target: &mut Guarded, img: &Path) {
         .wait_timeout(LONG)
         .expect("dumped process was not killed");
     assert!(!st.success());
+    before
 }
+
+/// /proc fields a program that keeps running after restore changes by
+/// itself, beyond `PROC_DIFF_ALLOWED`: its output file's position and the
+/// signal it may be taking at that moment.
+const RUNNING: &[&str] = &[
+    "fdinfo/*:pos",
+    "status:SigPnd",
+    "status:ShdPnd",
+    "stat:signal",
+];
 
 /// Restores detached, returns the restored PID (read from --pidfile and
 /// checked against stdout).
@@ -83,11 +95,12 @@ fn root_counter_continues_from_checkpoint_with_same_pid() {
     let mut target = Guarded::spawn(Command::new(FX_COUNTER).arg(start.to_string()).arg(&out));
     let pid = target.pid;
     assert!(wait_until(LONG, || numbers(&out).len() >= 5));
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let at_dump = numbers(&out);
     let last = *at_dump.last().unwrap();
 
     let restored = restore_detached(&img, dir.path());
+    assert_same_proc_state(&proc_before, &proc_snapshot(restored), RUNNING);
     let _k = KillOnDrop(restored);
     assert_eq!(
         restored, pid,
@@ -118,8 +131,9 @@ fn root_restored_maps_match_original() {
     let mut target = Guarded::spawn(Command::new(FX_COUNTER).arg("0").arg(&out));
     assert!(wait_until(LONG, || numbers(&out).len() >= 3));
     let before = maps(target.pid);
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let restored = restore_detached(&img, dir.path());
+    assert_same_proc_state(&proc_before, &proc_snapshot(restored), RUNNING);
     let _k = KillOnDrop(restored);
     let after = maps(restored);
     assert_eq!(
@@ -138,12 +152,13 @@ fn root_image_restores_twice() {
     let img = dir.path().join("twice.img");
     let mut target = Guarded::spawn(Command::new(FX_COUNTER).arg("1000").arg(&out));
     assert!(wait_until(LONG, || numbers(&out).len() >= 3));
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let saved = std::fs::read(&out).unwrap();
     let at_dump = numbers(&out);
     for round in 0..2 {
         std::fs::write(&out, &saved).unwrap();
         let pid = restore_detached(&img, dir.path());
+        assert_same_proc_state(&proc_before, &proc_snapshot(pid), RUNNING);
         assert!(
             wait_until(LONG, || numbers(&out).len() >= at_dump.len() + 3),
             "round {round}: no progress"
@@ -171,9 +186,10 @@ fn root_process_blocked_in_nanosleep_continues() {
     assert!(wait_until(LONG, || numbers(&out).len() >= 2));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(state(target.pid), Some('S'), "fixture should be sleeping");
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let n = numbers(&out).len();
     let restored = restore_detached(&img, dir.path());
+    assert_same_proc_state(&proc_before, &proc_snapshot(restored), RUNNING);
     let _k = KillOnDrop(restored);
     assert!(
         wait_until(LONG, || numbers(&out).len() >= n + 2),
@@ -215,8 +231,9 @@ fn root_process_blocked_in_pipe_read_continues() {
         .iter()
         .any(|l| l == "got before")));
     std::thread::sleep(Duration::from_millis(100));
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let restored = restore_detached(&img, dir.path());
+    assert_same_proc_state(&proc_before, &proc_snapshot(restored), RUNNING);
     let _k = KillOnDrop(restored);
     write_into_pipe(restored, w, "after");
     assert!(
@@ -237,7 +254,7 @@ fn root_process_blocked_in_poll_continues() {
     let mut target = Guarded::spawn(Command::new(FX_POLLER).arg(&out));
     let (_r, w) = ready_fds(&out);
     assert!(wait_until(LONG, || lines(&out).len() >= 4));
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let n = lines(&out).len();
     let last_tick: u64 = lines(&out)[n - 1]
         .strip_prefix("tick ")
@@ -245,6 +262,7 @@ fn root_process_blocked_in_poll_continues() {
         .parse()
         .unwrap();
     let restored = restore_detached(&img, dir.path());
+    assert_same_proc_state(&proc_before, &proc_snapshot(restored), RUNNING);
     let _k = KillOnDrop(restored);
     assert!(
         wait_until(LONG, || lines(&out).len() >= n + 2),
@@ -383,9 +401,10 @@ fn script_counter_test(
         "{name} did not start: {:?}",
         lines(&out)
     );
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let at_dump = numbers(&out);
     let restored = restore_detached(&img, dir);
+    assert_same_proc_state(&proc_before, &proc_snapshot(restored), RUNNING);
     let _k = KillOnDrop(restored);
     assert!(
         wait_until(LONG, || numbers(&out).len() >= at_dump.len() + 5),
@@ -471,9 +490,10 @@ fn root_static_binary_continues() {
     let img = dir.path().join("static.img");
     let mut target = Guarded::spawn(Command::new(&bin).arg(&out).arg("300"));
     assert!(wait_until(LONG, || numbers(&out).len() >= 5));
-    dump_and_reap(&mut target, &img);
+    let proc_before = dump_and_reap(&mut target, &img);
     let n = numbers(&out).len();
     let restored = restore_detached(&img, dir.path());
+    assert_same_proc_state(&proc_before, &proc_snapshot(restored), RUNNING);
     let _k = KillOnDrop(restored);
     assert!(wait_until(LONG, || numbers(&out).len() >= n + 5));
     assert_unbroken(&numbers(&out), 301);

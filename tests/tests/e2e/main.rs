@@ -3,6 +3,7 @@
 //! (`CKPT_TEST_EXPECT_ROOT=1`) they fail rather than skip without it.
 
 mod cli;
+mod ctty;
 mod decoder_limits;
 mod engine;
 mod integrity;

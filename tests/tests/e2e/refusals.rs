@@ -148,11 +148,18 @@ fn root_file_lease_is_refused() {
 }
 
 #[test]
-fn root_posix_timer_is_refused() {
+fn root_posix_timer_of_another_thread_is_refused_by_name() {
+    // A thread creates a timer whose signal goes to itself
+    // (SIGEV_THREAD_ID) and ends: the timer stays, aimed at no task of the
+    // process, so the single-threaded dump reaches the timer check.
     refused_python(
-        "root_posix_timer_is_refused",
-        "t=ctypes.c_long(0); assert libc.timer_create(1, None, ctypes.byref(t))==0",
-        &["POSIX timer"],
+        "root_posix_timer_of_another_thread_is_refused_by_name",
+        "def mk():\n\
+         \x20 ev=struct.pack('<QiiI44x', 0, 10, 4, threading.get_native_id()); t=ctypes.c_int(-1)\n\
+         \x20 assert libc.syscall(222, 1, ev, ctypes.byref(t))==0\n\
+         \x20 a=struct.pack('<qqqq', 0, 0, 1000, 0); assert libc.syscall(223, t, 0, a, None)==0\n\
+         th=threading.Thread(target=mk); th.start(); th.join(); time.sleep(0.2)",
+        &["POSIX timer 0", "SIGEV_THREAD_ID", "not the task itself"],
     );
 }
 
