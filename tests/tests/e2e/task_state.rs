@@ -43,6 +43,15 @@ fn start(mode: &str, dir: &Path, stdio_pipes: bool) -> Guarded {
 /// Dumps the fixture, restores it in the foreground (ckpt stays its
 /// parent), triggers its check and returns its verdict line and the exit
 /// status of the restore (the fixture's).
+/// The restored task no longer maps ckpt's own executable: it is past
+/// the window between its creation (a copy of ckpt, briefly untraced) and
+/// its rebuild.
+fn rebuilt(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map(|m| !m.lines().any(|l| l.ends_with("/ckpt")))
+        .unwrap_or(false)
+}
+
 fn dump_restore_check(mut target: Guarded, dir: &Path) -> (String, Option<i32>) {
     let img = dir.join("state.img");
     let pid = target.pid;
@@ -64,7 +73,8 @@ fn dump_restore_check(mut target: Guarded, dir: &Path) -> (String, Option<i32>) 
     let _restored = KillOnDrop(pid);
     assert!(
         wait_until(LONG, || alive(pid)
-            && status_field(pid, "TracerPid").as_deref() == Some("0")),
+            && status_field(pid, "TracerPid").as_deref() == Some("0")
+            && rebuilt(pid)),
         "restored fixture is not running"
     );
     // Stdio on pipes to this test comes back as the restorer's (DESIGN
