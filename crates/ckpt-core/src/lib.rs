@@ -19,6 +19,7 @@ pub mod dump_refusals;
 pub mod error;
 pub mod fd_placement;
 pub mod file_identity;
+pub mod guard_pages;
 pub mod landlock_probe;
 pub mod model;
 pub mod page_check;
