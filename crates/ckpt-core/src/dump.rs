@@ -489,12 +489,7 @@ pub fn collect(
     Ok((state, ranges))
 }
 
-/// Whether device number `rdev` is a terminal: a virtual console, a
-/// serial line, /dev/tty, /dev/ptmx or a pty slave.
-fn is_tty_rdev(rdev: u64) -> bool {
-    let major = (rdev >> 8) & 0xfff;
-    matches!(major, 4 | 5 | 136..=143)
-}
+use crate::fd_kinds::is_tty_rdev;
 
 /// The modes of the terminal the first of fds 0-2 that is one is on, read
 /// by ioctls injected into the task (see `terminal` for why), or None.
@@ -603,7 +598,7 @@ fn stamp_mapped_files(
     Ok(())
 }
 
-fn socket_kind(pid: i32, ino: &str) -> String {
+pub(crate) fn socket_kind(pid: i32, ino: &str) -> String {
     for (file, what) in [
         ("tcp", "TCP socket"),
         ("tcp6", "TCP socket"),
@@ -629,8 +624,7 @@ fn collect_fds(
     pid: i32,
     proc: &dyn ProcSource,
 ) -> Result<(Vec<OpenFd>, Vec<PipeState>), DumpError> {
-    let mut fds = Vec::new();
-    let mut pipe_ends: Vec<(i32, u64, u32)> = Vec::new();
+    let mut fds: Vec<OpenFd> = Vec::new();
     for fd in proc.fds().map_err(proc_err(pid, "fd"))? {
         let link = proc
             .read_link(&format!("fd/{fd}"))
@@ -640,217 +634,42 @@ fn collect_fds(
             .map_err(proc_err(pid, "fdinfo"))?;
         crate::dump_refusals::check_fd(pid, fd, &link, &info_text)?;
         let info = procfs::parse_fdinfo(&info_text);
-        let unsupported = |what: String| DumpError::UnsupportedFd { pid, fd, what };
-        if let Some(ino) = link
-            .strip_prefix("pipe:[")
-            .and_then(|r| r.strip_suffix(']'))
-        {
-            let ino: u64 = ino.parse().unwrap_or(0);
-            pipe_ends.push((fd, ino, info.flags));
-            fds.push(OpenFd {
-                fd,
-                target: FdTarget::Pipe { ino },
-                flags: info.flags,
-                pos: 0,
-                same_file_as: None,
-            });
-            continue;
-        }
-        if let Some(ino) = link
-            .strip_prefix("socket:[")
-            .and_then(|r| r.strip_suffix(']'))
-        {
-            return Err(unsupported(socket_kind(pid, ino)));
-        }
-        if link == lsm_labels::taskstate::LANDLOCK_RULESET_LINK {
-            return Err(DumpError::Confinement {
-                pid,
-                what: format!("fd {fd} is a Landlock ruleset, so it may be inside a Landlock domain ckpt cannot capture"),
-            });
-        }
-        if !link.starts_with('/') {
-            return Err(unsupported(format!("unknown fd target {link}")));
-        }
-        if link.ends_with(" (deleted)") {
-            return Err(unsupported(format!("deleted file {link}")));
-        }
-        let md = std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).map_err(proc_err(pid, "fd"))?;
-        let ft = md.file_type();
-        let target = if ft.is_file() {
-            FdTarget::RegularFile(FileId {
-                path: link,
-                dev: md.dev(),
-                ino: md.ino(),
-                stamp: Some(crate::file_identity::stamp_of(&md)),
-            })
-        } else if ft.is_dir() {
-            FdTarget::Directory(FileId {
-                path: link,
-                dev: md.dev(),
-                ino: md.ino(),
-                stamp: None,
-            })
-        } else if ft.is_char_device() {
-            if is_tty_rdev(md.rdev()) && fd <= 2 {
-                FdTarget::InheritedStdio
-            } else {
-                FdTarget::CharDevice {
-                    path: link,
-                    rdev: md.rdev(),
-                }
-            }
-        } else if ft.is_fifo() {
-            return Err(unsupported(format!("named pipe {link}")));
+        let md = if link.starts_with('/') {
+            Some(std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).map_err(proc_err(pid, "fd"))?)
         } else {
-            return Err(unsupported(format!("special file {link}")));
+            None
         };
+        let probe = crate::fd_kinds::FdProbe {
+            pid,
+            fd,
+            link: &link,
+            md: md.as_ref(),
+        };
+        let target = crate::fd_kinds::classify(&probe)?;
         // A lower fd on the same path may share this open file description
         // (dup, `>log 2>&1`): then the two must share it after restore too.
-        let path_of = |t: &FdTarget| match t {
-            FdTarget::RegularFile(f) | FdTarget::Directory(f) => Some(f.path.clone()),
-            FdTarget::CharDevice { path, .. } => Some(path.clone()),
-            _ => None,
-        };
-        let mine = path_of(&target);
+        let mine = crate::fd_kinds::path_of(&target);
         let same_file_as = fds
             .iter()
-            .filter(|o| o.same_file_as.is_none() && mine.is_some() && path_of(&o.target) == mine)
+            .filter(|o| {
+                o.same_file_as.is_none()
+                    && mine.is_some()
+                    && crate::fd_kinds::path_of(&o.target) == mine
+            })
             .map(|o| o.fd)
             .find(|&lower| crate::sys::same_open_file(pid, lower, fd).unwrap_or(false));
+        let pos = if mine.is_some() { info.pos } else { 0 };
         fds.push(OpenFd {
             fd,
             target,
             flags: info.flags,
-            pos: info.pos,
+            pos,
             same_file_as,
         });
     }
-    // Pipes: both ends held -> recreate; otherwise only stdio is handed over.
-    let mut pipes = Vec::new();
-    let mode = |fl: &u32| fl & libc::O_ACCMODE as u32;
-    for (fd, ino, _) in &pipe_ends {
-        // An O_RDWR fd (a pipe reopened through /proc/PID/fd, as bash's
-        // `exec 3<> <(:)` does) is both ends at once.
-        let rdwr = libc::O_RDWR as u32;
-        let has_read = pipe_ends
-            .iter()
-            .any(|(_, i, fl)| i == ino && (mode(fl) == libc::O_RDONLY as u32 || mode(fl) == rdwr));
-        let has_write = pipe_ends
-            .iter()
-            .any(|(_, i, fl)| i == ino && (mode(fl) == libc::O_WRONLY as u32 || mode(fl) == rdwr));
-        if has_read && has_write && pipe_held_elsewhere(pid, *ino) {
-            return Err(DumpError::UnsupportedFd {
-                pid,
-                fd: *fd,
-                what: "pipe shared with another process".into(),
-            });
-        }
-        if has_read && has_write {
-            if !pipes.iter().any(|p: &PipeState| p.ino == *ino) {
-                let reader = pipe_ends
-                    .iter()
-                    .find(|(_, i, fl)| i == ino && mode(fl) != libc::O_WRONLY as u32)
-                    .map(|(f, _, _)| *f)
-                    .unwrap_or(*fd);
-                let data = peek_pipe(pid, reader).map_err(|e| DumpError::UnsupportedFd {
-                    pid,
-                    fd: reader,
-                    what: format!("pipe whose buffered bytes cannot be read ({e})"),
-                })?;
-                let capacity =
-                    pipe_capacity(pid, reader).map_err(|e| DumpError::UnsupportedFd {
-                        pid,
-                        fd: reader,
-                        what: format!("pipe whose capacity cannot be read ({e})"),
-                    })?;
-                pipes.push(PipeState {
-                    ino: *ino,
-                    data,
-                    capacity,
-                });
-            }
-        } else if *fd <= 2 {
-            if let Some(o) = fds.iter_mut().find(|o| o.fd == *fd) {
-                o.target = FdTarget::InheritedStdio;
-            }
-        } else {
-            return Err(DumpError::UnsupportedFd {
-                pid,
-                fd: *fd,
-                what: "pipe to another process".into(),
-            });
-        }
-    }
-    Ok((fds, pipes))
+    let captured = crate::fd_kinds::capture(pid, &mut fds)?;
+    Ok((fds, captured.pipes))
 }
-
-/// Copy the bytes buffered in the pipe read end `fd` of `pid` without
-/// consuming them: tee(2) into a pipe of our own, then read that.
-/// Whether a process other than `pid` holds an fd on pipe inode `ino`
-/// (a restored copy of the pipe would silently cut it off). Scans
-/// /proc/*/fd, bounded; unreadable entries (other users' processes when
-/// unprivileged) are skipped, since ptrace rules already keep those apart.
-fn pipe_held_elsewhere(pid: i32, ino: u64) -> bool {
-    let want = format!("pipe:[{ino}]");
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    procs
-        .flatten()
-        .take(1 << 20)
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|&p| p != pid && p != std::process::id() as i32)
-        .any(|p| {
-            std::fs::read_dir(format!("/proc/{p}/fd"))
-                .map(|fds| {
-                    fds.flatten().take(1 << 20).any(|f| {
-                        std::fs::read_link(f.path())
-                            .map(|l| l.as_os_str() == want.as_str())
-                            .unwrap_or(false)
-                    })
-                })
-                .unwrap_or(false)
-        })
-}
-
-/// The capacity of the pipe behind fd `fd` of `pid` (F_GETPIPE_SZ on a
-/// reopened read end: the capacity belongs to the pipe, not to an fd).
-fn pipe_capacity(pid: i32, fd: i32) -> std::io::Result<u32> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(format!("/proc/{pid}/fd/{fd}"))?;
-    let n = nix::fcntl::fcntl(&f, nix::fcntl::FcntlArg::F_GETPIPE_SZ)?;
-    Ok(n as u32)
-}
-
-fn peek_pipe(pid: i32, fd: i32) -> std::io::Result<Vec<u8>> {
-    use nix::fcntl::{FcntlArg, OFlag};
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(format!("/proc/{pid}/fd/{fd}"))?;
-    let n = crate::sys::fionread(&f)?;
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
-    let _ = nix::fcntl::fcntl(&w, FcntlArg::F_SETPIPE_SZ(n.max(4096) as libc::c_int));
-    let mut out = Vec::with_capacity(n);
-    let copied = crate::sys::tee_nonblock(&f, &w, n)?;
-    let mut rf = std::fs::File::from(r);
-    let mut buf = vec![0u8; copied];
-    std::io::Read::read_exact(&mut rf, &mut buf)?;
-    out.extend_from_slice(&buf);
-    if copied != n {
-        return Err(std::io::Error::other(format!(
-            "copied {copied} of {n} bytes"
-        )));
-    }
-    Ok(out)
-}
-
-use std::os::unix::fs::OpenOptionsExt;
 
 /// Stream the pages in `ranges` from the frozen task into `out`, leaving
 /// out pages that are entirely zero. Returns the stored runs (offsets

@@ -17,6 +17,7 @@ mod coverage;
 pub mod dump;
 pub mod dump_refusals;
 pub mod error;
+mod fd_kinds;
 pub mod fd_placement;
 pub mod file_identity;
 pub mod guard_pages;

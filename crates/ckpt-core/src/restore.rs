@@ -431,10 +431,11 @@ impl RestoredProcess {
     }
 }
 
-struct Rebuilder<'a> {
-    t: &'a mut Tracee,
-    state: &'a ProcessState,
-    pid: i32,
+/// The restore of one task in progress (the fd kinds restore through it).
+pub(crate) struct Rebuilder<'a> {
+    pub(crate) t: &'a mut Tracee,
+    pub(crate) state: &'a ProcessState,
+    pub(crate) pid: i32,
     sec: SecurityRun<'a>,
     pages_check: std::time::Duration,
     digests: DigestCache,
@@ -442,7 +443,7 @@ struct Rebuilder<'a> {
 }
 
 impl Rebuilder<'_> {
-    fn call(&mut self, what: &str, nr: i64, args: &[u64]) -> Result<u64, RestoreError> {
+    pub(crate) fn call(&mut self, what: &str, nr: i64, args: &[u64]) -> Result<u64, RestoreError> {
         let v = self
             .t
             .syscall(nr, args)
@@ -460,7 +461,10 @@ impl Rebuilder<'_> {
         Ok(v as u64)
     }
 
-    fn trace<T>(&self, r: Result<T, crate::ptrace::TraceError>) -> Result<T, RestoreError> {
+    pub(crate) fn trace<T>(
+        &self,
+        r: Result<T, crate::ptrace::TraceError>,
+    ) -> Result<T, RestoreError> {
         r.map_err(|source| RestoreError::Trace {
             pid: self.pid,
             source,
@@ -473,7 +477,7 @@ impl Rebuilder<'_> {
     /// where the kernel (or a seccomp filter ckpt runs under) answers
     /// ENOSYS, a walk from `/` with O_NOFOLLOW on every component. Returns
     /// the fd; the notice of `--files-as-caller` names what was opened.
-    fn open_in_task(
+    pub(crate) fn open_in_task(
         &mut self,
         scratch: u64,
         path: &str,
@@ -575,7 +579,7 @@ impl Rebuilder<'_> {
     /// Opens a path of ckpt's own making (never one from the image) in the
     /// task with plain openat: /proc/thread-self/fd/N, a magic link that
     /// the no-symlink resolution of `open_in_task` would refuse.
-    fn open_own_path_in_task(
+    pub(crate) fn open_own_path_in_task(
         &mut self,
         scratch: u64,
         path: &str,
@@ -597,7 +601,7 @@ impl Rebuilder<'_> {
     }
 
     /// An injected call whose -errno result is the caller's to judge.
-    fn raw_call(&mut self, nr: i64, args: &[u64]) -> Result<i64, RestoreError> {
+    pub(crate) fn raw_call(&mut self, nr: i64, args: &[u64]) -> Result<i64, RestoreError> {
         self.t
             .syscall(nr, args)
             .map_err(|source| RestoreError::Trace {
@@ -636,7 +640,7 @@ impl Rebuilder<'_> {
     /// against the recorded identity (DESIGN 3.7). With a recorded digest
     /// the content is hashed through ckpt's own open of that link, which
     /// is the same inode, and fstat must agree before and after hashing.
-    fn check_opened(
+    pub(crate) fn check_opened(
         &mut self,
         link: &str,
         path: &str,
@@ -669,7 +673,7 @@ impl Rebuilder<'_> {
         }
     }
 
-    fn fd_identity(&self, fd: u64) -> Option<std::fs::Metadata> {
+    pub(crate) fn fd_identity(&self, fd: u64) -> Option<std::fs::Metadata> {
         std::fs::metadata(format!("/proc/{}/fd/{fd}", self.pid)).ok()
     }
 
@@ -1228,17 +1232,16 @@ impl Rebuilder<'_> {
         Ok(())
     }
 
-    /// The fds: every object is opened at a temporary number first, then
-    /// all are moved onto their numbers in an order that never overwrites
-    /// a live temporary (`fd_placement`), then each gets its fd flags,
-    /// status flags and position.
+    /// The fds: every object is opened at a temporary number first (in
+    /// its kind's restore order, `fd_kinds`), then all are moved onto
+    /// their numbers in an order that never overwrites a live temporary
+    /// (`fd_placement`), then each gets its fd flags and its kind's state.
     fn restore_fds(&mut self, scratch: u64) -> Result<(), RestoreError> {
         let st = self.state;
         let mut assign: Vec<(i32, i32)> = Vec::new();
-        for p in &st.pipes {
-            self.open_pipe(scratch, p, &mut assign)?;
-        }
-        for o in &st.fds {
+        let mut order: Vec<&OpenFd> = st.fds.iter().collect();
+        order.sort_by_key(|o| (crate::fd_kinds::kind_of(&o.target).restore_order(), o.fd));
+        for o in order {
             if let Some(k) = o.same_file_as {
                 let tmp = assign.iter().find(|(t, _)| *t == k).map(|(_, tmp)| *tmp);
                 let tmp = tmp.ok_or_else(|| {
@@ -1247,9 +1250,7 @@ impl Rebuilder<'_> {
                 assign.push((o.fd, tmp));
                 continue;
             }
-            if let Some(tmp) = self.open_file_fd(scratch, o)? {
-                assign.push((o.fd, tmp as i32));
-            }
+            crate::fd_kinds::kind_of(&o.target).open(self, scratch, o, &mut assign)?;
         }
         for m in crate::fd_placement::plan(&assign) {
             match m {
@@ -1268,152 +1269,14 @@ impl Rebuilder<'_> {
             .iter()
             .filter(|o| assign.iter().any(|(t, _)| *t == o.fd))
         {
-            self.set_fd_flags(o)?;
+            self.set_cloexec(o)?;
+            crate::fd_kinds::kind_of(&o.target).after_placement(self, o)?;
         }
         Ok(())
     }
 
-    /// Create pipe `p`, give it its capacity and bytes, and note which
-    /// temporary each of its ends in the task is.
-    fn open_pipe(
-        &mut self,
-        scratch: u64,
-        p: &PipeState,
-        assign: &mut Vec<(i32, i32)>,
-    ) -> Result<(), RestoreError> {
-        let st = self.state;
-        self.call("pipe2", libc::SYS_pipe2, &[scratch, 0])?;
-        let mut b = [0u8; 8];
-        let r = self.t.read_mem(scratch, &mut b);
-        self.trace(r)?;
-        let rfd = i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64;
-        let wfd = i32::from_le_bytes([b[4], b[5], b[6], b[7]]) as u64;
-        let size = (p.capacity as u64).max(p.data.len() as u64);
-        if size > 65536 || (p.capacity != 0 && p.capacity != 65536) {
-            self.call(
-                "fcntl(F_SETPIPE_SZ)",
-                libc::SYS_fcntl,
-                &[wfd, libc::F_SETPIPE_SZ as u64, size],
-            )?;
-        }
-        if !p.data.is_empty() {
-            let w = self.t.write_mem(scratch, &p.data);
-            self.trace(w)?;
-            let mut done = 0u64;
-            while done < p.data.len() as u64 {
-                done += self.call(
-                    "write pipe",
-                    libc::SYS_write,
-                    &[wfd, scratch + done, p.data.len() as u64 - done],
-                )?;
-            }
-        }
-        for o in st
-            .fds
-            .iter()
-            .filter(|o| o.target == FdTarget::Pipe { ino: p.ino })
-        {
-            let acc = o.flags & libc::O_ACCMODE as u32;
-            let tmp = if acc == libc::O_RDWR as u32 {
-                // Both ends in one fd: reopen the new pipe read-write
-                // through procfs, as the original was. The path is ckpt's
-                // own (not from the image) and names the pipe the task
-                // just created: opened as is.
-                let path = format!("/proc/thread-self/fd/{rfd}");
-                self.open_own_path_in_task(scratch, &path, libc::O_RDWR as u64, "pipe")?
-            } else if acc == libc::O_RDONLY as u32 {
-                rfd
-            } else {
-                wfd
-            };
-            assign.push((o.fd, tmp as i32));
-        }
-        // An end no fd holds is closed by the placement (it is no target).
-        for tmp in [rfd, wfd] {
-            if !assign.iter().any(|(_, t)| *t as u64 == tmp) {
-                self.call("close", libc::SYS_close, &[tmp])?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Open the file, directory or device of `o` at a temporary number
-    /// and check it is the dumped one; `None` for fds that are not opened
-    /// by path.
-    fn open_file_fd(&mut self, scratch: u64, o: &OpenFd) -> Result<Option<u64>, RestoreError> {
-        let pid = self.pid;
-        let (path, what) = match &o.target {
-            FdTarget::RegularFile(f) => (f.path.clone(), "file"),
-            FdTarget::Directory(f) => (f.path.clone(), "directory"),
-            FdTarget::CharDevice { path, .. } => (path.clone(), "device"),
-            FdTarget::Pipe { .. } | FdTarget::InheritedStdio => return Ok(None),
-        };
-        let keep = (libc::O_ACCMODE
-            | libc::O_APPEND
-            | libc::O_NONBLOCK
-            | libc::O_DIRECTORY
-            | libc::O_NOFOLLOW
-            | libc::O_DSYNC
-            | libc::O_SYNC
-            | libc::O_NOATIME
-            | libc::O_LARGEFILE
-            | libc::O_PATH
-            | libc::O_DIRECT) as u32;
-        let flags = (o.flags & keep) | libc::O_CLOEXEC as u32;
-        let tmp = self.open_in_task(
-            scratch,
-            &path,
-            flags as u64,
-            &format!("{what} of fd {}", o.fd),
-        )?;
-        match &o.target {
-            FdTarget::RegularFile(f) => self.check_opened(
-                &format!("/proc/{pid}/fd/{tmp}"),
-                &path,
-                (f.dev, f.ino),
-                f.stamp.as_ref(),
-                false,
-            )?,
-            FdTarget::Directory(f) => {
-                let md = self.fd_identity(tmp);
-                if let Some(md) = md.filter(|m| (m.dev(), m.ino()) != (f.dev, f.ino)) {
-                    return Err(RestoreError::FileChanged {
-                        pid,
-                        path,
-                        what: format!(
-                            "it was dev {:#x} inode {}, is dev {:#x} inode {}",
-                            f.dev,
-                            f.ino,
-                            md.dev(),
-                            md.ino()
-                        ),
-                    });
-                }
-            }
-            FdTarget::CharDevice { rdev, .. } => {
-                let md = self.fd_identity(tmp);
-                if let Some(md) = md.filter(|m| m.rdev() != *rdev) {
-                    return Err(RestoreError::FileChanged {
-                        pid,
-                        path,
-                        what: format!("device {rdev:#x} is now device {:#x}", md.rdev()),
-                    });
-                }
-            }
-            _ => {}
-        }
-        if matches!(o.target, FdTarget::RegularFile(_)) && o.pos != 0 {
-            self.call(
-                "lseek",
-                libc::SYS_lseek,
-                &[tmp, o.pos, libc::SEEK_SET as u64],
-            )?;
-        }
-        Ok(Some(tmp))
-    }
-
-    /// After placement: close-on-exec, and a pipe end's status flags.
-    fn set_fd_flags(&mut self, o: &OpenFd) -> Result<(), RestoreError> {
+    /// After placement: close-on-exec.
+    fn set_cloexec(&mut self, o: &OpenFd) -> Result<(), RestoreError> {
         let cloexec = if o.flags & libc::O_CLOEXEC as u32 != 0 {
             libc::FD_CLOEXEC as u64
         } else {
@@ -1424,14 +1287,6 @@ impl Rebuilder<'_> {
             libc::SYS_fcntl,
             &[o.fd as u64, libc::F_SETFD as u64, cloexec],
         )?;
-        if matches!(o.target, FdTarget::Pipe { .. }) {
-            let fl = o.flags & (libc::O_NONBLOCK | libc::O_APPEND) as u32;
-            self.call(
-                &format!("fcntl(F_SETFL) of fd {}", o.fd),
-                libc::SYS_fcntl,
-                &[o.fd as u64, libc::F_SETFL as u64, fl as u64],
-            )?;
-        }
         Ok(())
     }
 }
