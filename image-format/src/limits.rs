@@ -61,6 +61,8 @@ pub const MAX_PIPE_DATA_LEN: u32 = 1 << 20;
 pub const MAX_ITIMERS: u32 = 3;
 /// Most POSIX timers per task (RLIMIT_SIGPENDING bounds them in practice).
 pub const MAX_POSIX_TIMERS: u32 = 4096;
+/// Most guard-page runs per task.
+pub const MAX_GUARD_RUNS: u32 = 65536;
 /// Longest terminal `c_cc` accepted (the kernel's NCCS is 19).
 pub const MAX_TERMINAL_CC_LEN: u32 = 64;
 /// Most LSMs in a stack.
@@ -561,6 +563,12 @@ pub static PROCESS: Schema = Schema {
             Count::Fixed(MAX_POSIX_TIMERS),
             &SCALARS_ONLY,
         ),
+        repeated::<GuardRunRecord>(
+            46,
+            "guard_runs",
+            Count::Fixed(MAX_GUARD_RUNS),
+            &SCALARS_ONLY,
+        ),
     ],
 };
 
@@ -843,6 +851,10 @@ mod tests {
                 id: 1,
                 signo: 10,
                 ..Default::default()
+            }],
+            guard_runs: vec![GuardRunRecord {
+                start: 4096,
+                len: 4096,
             }],
         }
     }

@@ -59,8 +59,10 @@ fn task_attrs_fields_are_all_listed() {
         itimers: _,
         membarrier: _,
         posix_timers: _,
+        guard_pages: _,
     } = TaskAttrs::default();
     // 8 scalar attributes, the three interval timers, POSIX timers, and
-    // the controlling terminal (kept by the session rule, not a field).
-    assert_eq!(RESTORED_ATTRS.len(), 8 + 3 + 1 + 1);
+    // the controlling terminal (kept by the session rule, not a field),
+    // guard regions.
+    assert_eq!(RESTORED_ATTRS.len(), 8 + 3 + 1 + 1 + 1);
 }

@@ -63,12 +63,13 @@ pub fn pages_to_store(vma: &Vma, pagemap: &[u64]) -> Vec<(u64, u64)> {
         let present = e & procfs::PM_PRESENT != 0;
         let swapped = e & procfs::PM_SWAPPED != 0;
         let file_page = e & procfs::PM_FILE_OR_SHARED != 0;
-        let keep = match vma.backing {
-            VmaBacking::Anonymous => present || swapped,
-            VmaBacking::FilePrivate => (present && !file_page) || swapped,
-            VmaBacking::SharedAnonymous => true,
-            VmaBacking::FileShared | VmaBacking::Special => false,
-        };
+        let keep = !crate::guard_pages::is_guard(*e)
+            && match vma.backing {
+                VmaBacking::Anonymous => present || swapped,
+                VmaBacking::FilePrivate => (present && !file_page) || swapped,
+                VmaBacking::SharedAnonymous => true,
+                VmaBacking::FileShared | VmaBacking::Special => false,
+            };
         if keep {
             let addr = vma.start + i as u64 * PAGE;
             match out.last_mut() {
@@ -349,7 +350,7 @@ pub fn collect(
         "personality",
         t.syscall(libc::SYS_personality, &[0xffff_ffff]),
     )? as u32;
-    let attrs = crate::task_attrs::capture(t, pid, scratch, proc)?;
+    let mut attrs = crate::task_attrs::capture(t, pid, scratch, proc)?;
     let terminal = stdio_terminal(t, pid, scratch)?;
     inj(pid, "munmap", t.syscall(libc::SYS_munmap, &[scratch, PAGE]))?;
     frozen
@@ -390,7 +391,9 @@ pub fn collect(
     stamp_mapped_files(pid, &mut vmas, &mut digests)?;
     let mut ranges = Vec::new();
     for v in &vmas {
-        if matches!(v.backing, VmaBacking::FileShared | VmaBacking::Special) {
+        // Shared file mappings' pages are not stored, but their guard
+        // regions are (pagemap is read for them too).
+        if v.backing == VmaBacking::Special {
             continue;
         }
         let npages = (v.len() / PAGE) as usize;
@@ -401,10 +404,7 @@ pub fn collect(
             let pm = proc
                 .pagemap(v.start + done as u64 * PAGE, n)
                 .map_err(proc_err(pid, "pagemap"))?;
-            if let Some(i) = pm.iter().position(|&e| crate::dump_refusals::is_guard(e)) {
-                let addr = v.start + (done + i) as u64 * PAGE;
-                return Err(crate::dump_refusals::guard_refusal(pid, addr));
-            }
+            crate::guard_pages::collect(v.start + done as u64 * PAGE, &pm, &mut attrs.guard_pages);
             let sub = Vma {
                 start: v.start + done as u64 * PAGE,
                 ..v.clone()

@@ -25,7 +25,6 @@ pub const REFUSED_KINDS: &[&str] = &[
     "working directory inside /proc",
     "pty master",
     "memfd",
-    "guard region",
     "socket",
     "anon_inode fd",
     "deleted file",
@@ -243,23 +242,6 @@ fn is_pty_master(pid: i32, fd: i32, link: &str) -> bool {
     use std::os::unix::fs::FileTypeExt;
     std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
         .is_ok_and(|m| m.file_type().is_char_device() && m.rdev() == procfs::makedev(5, 2))
-}
-
-/// Whether a pagemap entry marks a guard region (MADV_GUARD_INSTALL,
-/// pagemap bit 58 since Linux 6.14).
-pub fn is_guard(pagemap_entry: u64) -> bool {
-    pagemap_entry & (1 << 58) != 0
-}
-
-/// The refusal of a guard region at `addr`.
-pub fn guard_refusal(pid: i32, addr: u64) -> DumpError {
-    refused(
-        pid,
-        format!(
-            "it has a guard region (MADV_GUARD_INSTALL) at {addr:#x}, which is not restored yet"
-        ),
-        "remove it (MADV_GUARD_REMOVE) and dump again",
-    )
 }
 
 #[cfg(test)]

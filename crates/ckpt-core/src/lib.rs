@@ -20,6 +20,7 @@ pub mod error;
 mod fd_kinds;
 pub mod fd_placement;
 pub mod file_identity;
+pub mod guard_pages;
 pub mod landlock_probe;
 pub mod model;
 pub mod page_check;

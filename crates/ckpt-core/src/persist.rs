@@ -292,6 +292,12 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
         vdso_sha256: s.vdso_sha256.clone(),
         attrs: s.attrs.as_ref().map(attrs_to_record),
         terminal: s.terminal.as_ref().map(|t| t.to_record()),
+        guard_runs: s
+            .attrs
+            .iter()
+            .flat_map(|a| a.guard_pages.iter())
+            .map(|&(start, len)| rec::GuardRunRecord { start, len })
+            .collect(),
         posix_timers: s
             .attrs
             .iter()
@@ -307,6 +313,14 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
             })
             .collect(),
     }
+}
+
+/// The guard runs of a record, validated against its VMAs.
+pub fn guard_runs_from_record(r: &rec::ProcessRecord) -> Result<Vec<(u64, u64)>, String> {
+    let runs: Vec<(u64, u64)> = r.guard_runs.iter().map(|g| (g.start, g.len)).collect();
+    let vmas: Vec<(u64, u64)> = r.vmas.iter().map(|v| (v.start, v.end)).collect();
+    crate::guard_pages::validate(&runs, &vmas)?;
+    Ok(runs)
 }
 
 /// The POSIX timers of a record, validated (`posix_timers::validate`).
@@ -386,8 +400,9 @@ fn attrs_from_record(r: &rec::TaskAttrsRecord) -> Result<crate::task_attrs::Task
         oom_score_adj: r.oom_score_adj,
         loginuid: r.loginuid,
         itimers,
-        membarrier: r.membarrier & (16 | 64 | 256),
+        membarrier: r.membarrier & crate::task_attrs::MEMBARRIER_REGISTER_BITS,
         posix_timers: Vec::new(),
+        guard_pages: Vec::new(),
     })
 }
 
@@ -616,10 +631,11 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
         attrs: match r.attrs.as_ref().map(attrs_from_record).transpose()? {
             Some(mut a) => {
                 a.posix_timers = posix_timers_from_record(&r.posix_timers)?;
+                a.guard_pages = guard_runs_from_record(r)?;
                 Some(a)
             }
-            None if r.posix_timers.is_empty() => None,
-            None => return Err("POSIX timers without task attributes".into()),
+            None if r.posix_timers.is_empty() && r.guard_runs.is_empty() => None,
+            None => return Err("POSIX timers or guard regions without task attributes".into()),
         },
         fds,
         pipes: r

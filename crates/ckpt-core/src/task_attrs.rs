@@ -29,6 +29,7 @@ pub const RESTORED_ATTRS: &[&str] = &[
     "membarrier registrations",
     "POSIX timer",
     "controlling terminal",
+    "guard region",
 ];
 
 /// One interval timer (setitimer(2)), in microseconds.
@@ -62,11 +63,21 @@ pub struct TaskAttrs {
     pub membarrier: u32,
     /// POSIX timers (timer_create), ascending by id (`posix_timers`).
     pub posix_timers: Vec<crate::posix_timers::PosixTimer>,
+    /// Guard regions (MADV_GUARD_INSTALL) as page runs (start, len): an mm
+    /// attribute, kept here to restore it with one hook (`guard_pages`).
+    pub guard_pages: Vec<(u64, u64)>,
 }
 
 /// (command that fails with EPERM unless registered, its REGISTER command):
 /// PRIVATE_EXPEDITED, PRIVATE_EXPEDITED_SYNC_CORE, PRIVATE_EXPEDITED_RSEQ.
 pub const MEMBARRIER_REGISTRATIONS: [(u32, u32); 3] = [(8, 16), (32, 64), (128, 256)];
+/// membarrier(MEMBARRIER_CMD_GET_REGISTRATIONS): the REGISTER bits in force.
+const MEMBARRIER_CMD_GET_REGISTRATIONS: u64 = 512;
+/// MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED.
+pub const MEMBARRIER_REGISTER_GLOBAL_EXPEDITED: u32 = 4;
+/// Every REGISTER command bit restored: GLOBAL_EXPEDITED and the three
+/// private ones.
+pub const MEMBARRIER_REGISTER_BITS: u32 = 4 | 16 | 64 | 256;
 
 fn dump_call(
     t: &mut dyn Tracer,
@@ -155,10 +166,22 @@ pub fn capture(
             itimers.push(timer);
         }
     }
-    // A registered mm accepts the expedited barrier (harmless: a memory
-    // barrier on the task's own CPUs); an unregistered one fails with EPERM.
+    // MEMBARRIER_CMD_GET_REGISTRATIONS (Linux 6.3) names every
+    // registration, GLOBAL_EXPEDITED included. Without it: a registered mm
+    // accepts the expedited barrier (harmless: a memory barrier on the
+    // task's own CPUs), an unregistered one fails with EPERM; a
+    // GLOBAL_EXPEDITED registration cannot be seen that way.
     let mut membarrier = 0;
-    for (cmd, register) in MEMBARRIER_REGISTRATIONS {
+    let all = t
+        .syscall(
+            libc::SYS_membarrier,
+            &[MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0],
+        )
+        .map_err(|source| DumpError::Trace { pid, source })?;
+    if all >= 0 {
+        membarrier = all as u32 & MEMBARRIER_REGISTER_BITS;
+    }
+    for (cmd, register) in MEMBARRIER_REGISTRATIONS.into_iter().filter(|_| all < 0) {
         let r = t
             .syscall(libc::SYS_membarrier, &[cmd as u64, 0, 0])
             .map_err(|source| DumpError::Trace { pid, source })?;
@@ -190,6 +213,7 @@ pub fn capture(
         itimers,
         membarrier,
         posix_timers,
+        guard_pages: Vec::new(),
     })
 }
 
@@ -337,7 +361,10 @@ pub fn restore(
             e => e,
         })?;
     }
-    for (_, register) in MEMBARRIER_REGISTRATIONS {
+    let registers = [MEMBARRIER_REGISTER_GLOBAL_EXPEDITED]
+        .into_iter()
+        .chain(MEMBARRIER_REGISTRATIONS.map(|(_, r)| r));
+    for register in registers {
         if attrs.membarrier & register != 0 {
             let what = format!("membarrier(register {register:#x})");
             inject(
@@ -361,6 +388,7 @@ pub fn restore(
     // 2 (suid_dumpable) cannot be set by prctl: 0 is the stricter choice.
     let dumpable = u64::from(attrs.dumpable == 1);
     prctl(t, "prctl(PR_SET_DUMPABLE)", libc::PR_SET_DUMPABLE, dumpable)?;
+    crate::guard_pages::restore(t, pid, &attrs.guard_pages)?;
     crate::posix_timers::restore(t, pid, scratch, &attrs.posix_timers)?;
     for timer in &attrs.itimers {
         let mut b = Vec::with_capacity(32);

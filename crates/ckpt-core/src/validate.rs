@@ -120,6 +120,7 @@ pub fn process_record(r: &ProcessRecord, pages_len: u64) -> Result<(), InvalidRe
     rlimits(&r.rlimits)?;
     crate::persist::posix_timers_from_record(&r.posix_timers)
         .map_err(|why| bad("posix_timers", why))?;
+    crate::persist::guard_runs_from_record(r).map_err(|why| bad("guard_runs", why))?;
     if let Some(s) = &r.sigaltstack {
         user_addr("sigaltstack.sp", s.sp)?;
     }

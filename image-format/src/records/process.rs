@@ -92,6 +92,19 @@ pub struct ProcessRecord {
     /// same ids. Tags 45-49 are this task-state area's.
     #[prost(message, repeated, tag = "45")]
     pub posix_timers: Vec<PosixTimerRecord>,
+    /// Guard regions (MADV_GUARD_INSTALL) as page runs, ascending; their
+    /// pages are not stored.
+    #[prost(message, repeated, tag = "46")]
+    pub guard_runs: Vec<GuardRunRecord>,
+}
+
+/// A run of guard pages.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct GuardRunRecord {
+    #[prost(uint64, tag = "1")]
+    pub start: u64,
+    #[prost(uint64, tag = "2")]
+    pub len: u64,
 }
 
 /// One POSIX timer: /proc/PID/timers plus timer_gettime.
@@ -515,8 +528,8 @@ pub struct TaskAttrsRecord {
     /// Armed interval timers (getitimer).
     #[prost(message, repeated, tag = "8")]
     pub itimers: Vec<ItimerRecord>,
-    /// membarrier(2) registrations, as REGISTER command bits: 16
-    /// PRIVATE_EXPEDITED, 64 PRIVATE_EXPEDITED_SYNC_CORE, 256
+    /// membarrier(2) registrations, as REGISTER command bits: 4
+    /// GLOBAL_EXPEDITED, 16 PRIVATE_EXPEDITED, 64 PRIVATE_EXPEDITED_SYNC_CORE, 256
     /// PRIVATE_EXPEDITED_RSEQ.
     #[prost(uint32, tag = "9")]
     pub membarrier: u32,

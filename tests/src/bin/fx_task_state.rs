@@ -14,13 +14,18 @@
 //!   signal SIGUSR2, timer slack, comm, personality, oom_score_adj 400.
 //! - `sigtrap`: a SIGTRAP handler; afterwards every disposition (sigaction)
 //!   is compared and kill(getpid(), SIGTRAP) must run the handler once.
-//! - `membarrier`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED; the
-//!   expedited barrier must still succeed (EPERM when unregistered).
+//! - `membarrier`: registered for MEMBARRIER_CMD_PRIVATE_EXPEDITED and
+//!   GLOBAL_EXPEDITED; the expedited barrier must still succeed (EPERM when
+//!   unregistered) and GET_REGISTRATIONS report the same bits.
 //! - `posix`: POSIX timers with ids 1 and 2 (id 0 deleted): a periodic
 //!   SIGEV_SIGNAL timer (SIGUSR1, sigev_value 0x1234, every 300 ms) and a
 //!   SIGEV_NONE timer with 1000 s left; afterwards timer_gettime of each
 //!   (same interval, remaining time in range), /proc/self/timers ids, and
 //!   the periodic one must fire again with its value.
+//! - `guard`: three anonymous pages, the middle one a guard region
+//!   (MADV_GUARD_INSTALL); afterwards the outer pages keep their bytes, the
+//!   middle one is still a guard (pagemap bit 58) and reading it with
+//!   process_vm_readv still fails with EFAULT.
 //! - `mapping`: a MAP_SHARED PROT_READ mapping of a file opened O_RDWR;
 //!   afterwards mprotect to read-write and a write through it must work.
 #![allow(unsafe_code)]
@@ -211,8 +216,10 @@ fn membarrier_view() -> String {
     // SAFETY: membarrier takes integers only.
     let r = unsafe { libc::syscall(libc::SYS_membarrier, 8, 0, 0) };
     let e = std::io::Error::last_os_error();
+    // SAFETY: MEMBARRIER_CMD_GET_REGISTRATIONS takes integers only.
+    let regs = unsafe { libc::syscall(libc::SYS_membarrier, 512, 0, 0) };
     if r == 0 {
-        "private expedited barrier ok".into()
+        format!("private expedited barrier ok, registrations {regs:#x}")
     } else {
         format!("private expedited barrier failed: {e}")
     }
@@ -301,6 +308,67 @@ fn posix_view((periodic, none): (i32, i32), after: bool) -> String {
     )
 }
 
+fn guard_setup() -> *mut u8 {
+    // SAFETY: maps three private pages used only through the returned
+    // pointer; the middle one becomes a guard.
+    unsafe {
+        let a = libc::mmap(
+            std::ptr::null_mut(),
+            3 * 4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        assert_ne!(a, libc::MAP_FAILED);
+        let p = a as *mut u8;
+        *p = b'A';
+        *p.add(2 * 4096) = b'C';
+        let r = libc::madvise(p.add(4096).cast(), 4096, 102);
+        assert_eq!(
+            r,
+            0,
+            "MADV_GUARD_INSTALL: {}",
+            std::io::Error::last_os_error()
+        );
+        p
+    }
+}
+
+fn guard_view(p: *mut u8) -> String {
+    use std::io::{Read, Seek};
+    let mut pm = std::fs::File::open("/proc/self/pagemap").unwrap();
+    let mut e = [0u8; 8];
+    pm.seek(std::io::SeekFrom::Start((p as u64 / 4096 + 1) * 8))
+        .unwrap();
+    pm.read_exact(&mut e).unwrap();
+    let guard = u64::from_le_bytes(e) & (1 << 58) != 0;
+    let mut b = [0u8; 1];
+    // SAFETY: reads the outer pages we mapped; process_vm_readv on
+    // ourselves of the guard page writes at most 1 byte into `b`.
+    unsafe {
+        let local = libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let remote = libc::iovec {
+            iov_base: p.add(4096).cast(),
+            iov_len: 1,
+        };
+        let r = libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0);
+        let read = if r < 0 {
+            std::io::Error::last_os_error().raw_os_error() == Some(libc::EFAULT)
+        } else {
+            false
+        };
+        format!(
+            "page0 {} page2 {} middle guard {guard} read of it faults {read}",
+            *p as char,
+            *p.add(2 * 4096) as char
+        )
+    }
+}
+
 struct Mapping {
     addr: *mut u8,
 }
@@ -358,6 +426,7 @@ fn main() {
         .to_path_buf();
     let mut mapping = None;
     let mut posix = (0, 0);
+    let mut guard = std::ptr::null_mut();
     let before = match mode.as_str() {
         "fds" => {
             fds_setup();
@@ -378,7 +447,13 @@ fn main() {
         "membarrier" => {
             // SAFETY: MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED.
             assert_eq!(unsafe { libc::syscall(libc::SYS_membarrier, 16, 0, 0) }, 0);
+            // SAFETY: MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED.
+            assert_eq!(unsafe { libc::syscall(libc::SYS_membarrier, 4, 0, 0) }, 0);
             membarrier_view()
+        }
+        "guard" => {
+            guard = guard_setup();
+            guard_view(guard)
         }
         "posix" => {
             posix = posix_setup();
@@ -402,6 +477,7 @@ fn main() {
         "sigtrap" => sigtrap_after(),
         "membarrier" => membarrier_view(),
         "posix" => posix_view(posix, true),
+        "guard" => guard_view(guard),
         _ => mapping_after(mapping.as_ref().expect("mapping set up")),
     };
     if before == after {

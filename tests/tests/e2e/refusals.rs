@@ -273,27 +273,6 @@ fn root_pending_signal_is_refused() {
 }
 
 #[test]
-fn root_guard_region_is_refused_by_name() {
-    if !have_root("root_guard_region_is_refused_by_name") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let ready = dir.path().join("ready");
-    let setup = "libc.mmap.restype=ctypes.c_void_p\n\
-                 a=libc.mmap(None, 8192, 3, 0x22, -1, 0)\n\
-                 if libc.madvise(ctypes.c_void_p(a), 4096, 102)!=0: open(d+'/unsupported','w')";
-    let target = Guarded::spawn(&mut python(setup, &ready));
-    assert!(wait_until(LONG, || ready.exists()));
-    if dir.path().join("unsupported").exists() {
-        eprintln!(
-            "SKIPPED root_guard_region_is_refused_by_name: this kernel has no MADV_GUARD_INSTALL"
-        );
-        return;
-    }
-    assert_refused(&target, dir.path(), &["guard region (MADV_GUARD_INSTALL)"]);
-}
-
-#[test]
 fn root_stopped_task_is_refused_and_stays_stopped() {
     if !have_root("root_stopped_task_is_refused_and_stays_stopped") {
         return;

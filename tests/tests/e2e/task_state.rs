@@ -159,6 +159,14 @@ fn root_posix_timers_are_restored_with_their_ids() {
     );
 }
 
+/// A guard region (MADV_GUARD_INSTALL) is skipped by the dump (its pages
+/// cannot be read) and installed again: the program still finds it a guard
+/// and its neighbours' bytes intact.
+#[test]
+fn root_guard_region_is_restored_as_a_guard() {
+    check_mode("root_guard_region_is_restored_as_a_guard", "guard", false);
+}
+
 #[test]
 fn root_membarrier_registration_is_restored() {
     check_mode(
