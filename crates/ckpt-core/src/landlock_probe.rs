@@ -36,9 +36,15 @@ pub enum ProbeOutcome {
     /// inside a Landlock domain.
     Outside,
     /// The access was denied (`errno`) although every non-LSM check
-    /// passes: the target is inside a Landlock domain (or another LSM
-    /// forbids it ptrace access to its own processes).
-    Denied { errno: i32, call: &'static str },
+    /// passes: the target is inside a Landlock domain, or one of `others`
+    /// (the other active LSMs that mediate ptrace access: AppArmor judges
+    /// the injected kcmp as `ptrace read`, SELinux as `file read` of the
+    /// peer's domain) forbids it ptrace access to its own processes.
+    Denied {
+        errno: i32,
+        call: &'static str,
+        others: Vec<String>,
+    },
     /// The probe could not be run or gave an unexpected answer.
     Inconclusive { why: String },
 }
@@ -51,6 +57,7 @@ fn classify(call: &'static str, ret: i64) -> Option<ProbeOutcome> {
             Some(ProbeOutcome::Denied {
                 errno: (-r) as i32,
                 call,
+                others: Vec::new(),
             })
         }
         r if r == -(libc::ENOSYS as i64) => None,
@@ -284,7 +291,43 @@ fn probe_active(t: &mut dyn Tracer, uid: u32, gid: u32) -> Result<ProbeOutcome, 
     };
     let r = probe(t, peer.pid());
     drop(peer);
-    r
+    Ok(match r? {
+        ProbeOutcome::Denied { errno, call, .. } => ProbeOutcome::Denied {
+            errno,
+            call,
+            others: ptrace_mediators(&active_lsms()),
+        },
+        o => o,
+    })
+}
+
+/// LSMs other than Landlock whose policy can deny one task ptrace access
+/// to another with the same credentials (Yama when `ptrace_scope` is 2 or
+/// 3; the peer is open to any ptracer under scope 1).
+const PTRACE_MEDIATORS: [&str; 5] = ["yama", "selinux", "smack", "apparmor", "bpf"];
+
+/// The members of `stack` that may have denied the probe besides Landlock.
+pub fn ptrace_mediators(stack: &[String]) -> Vec<String> {
+    stack
+        .iter()
+        .filter(|l| PTRACE_MEDIATORS.contains(&l.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The active LSMs, from `lsm_list_modules` or else securityfs (empty
+/// when neither answers: the message then names only Landlock).
+fn active_lsms() -> Vec<String> {
+    if let Ok(ids) = lsm_labels::stack::syscall_lsm_ids() {
+        return ids
+            .iter()
+            .filter_map(|i| lsm_labels::stack::lsm_name(*i))
+            .map(String::from)
+            .collect();
+    }
+    std::fs::read_to_string(lsm_labels::stack::SECURITYFS_LSM)
+        .map(|s| s.trim().split(',').map(String::from).collect())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -344,9 +387,20 @@ mod tests {
             probe(&mut t, 77).unwrap(),
             ProbeOutcome::Denied {
                 errno: libc::EPERM,
-                call: "kcmp(KCMP_VM)"
+                call: "kcmp(KCMP_VM)",
+                others: vec![],
             }
         );
+    }
+
+    #[test]
+    fn only_lsms_that_mediate_ptrace_are_named_besides_landlock() {
+        let stack: Vec<String> = "lockdown,capability,landlock,yama,apparmor,bpf"
+            .split(',')
+            .map(String::from)
+            .collect();
+        assert_eq!(ptrace_mediators(&stack), ["yama", "apparmor", "bpf"]);
+        assert!(ptrace_mediators(&["capability".into(), "landlock".into()]).is_empty());
     }
 
     #[test]
@@ -393,6 +447,7 @@ mod tests {
             ProbeOutcome::Denied {
                 errno: libc::EPERM,
                 call: "kcmp(KCMP_VM)",
+                others: vec!["apparmor".into()],
             },
             ProbeOutcome::Inconclusive { why: "x".into() },
         ];

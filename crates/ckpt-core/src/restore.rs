@@ -820,6 +820,10 @@ impl Rebuilder<'_> {
             ],
         )?;
 
+        // 4a. mm fields, auxv and exe link, before the restored label: a
+        // label (an AppArmor profile) would need checkpoint_restore for it.
+        self.set_mm_map(scratch)?;
+
         // 4b. The restored identity and labels, before any file or mapping
         // is opened (DESIGN 3.7; with --files-as-caller after step 8).
         self.sec
@@ -944,86 +948,9 @@ impl Rebuilder<'_> {
             self.call("close", libc::SYS_close, &[fd])?;
         }
 
-        // 7. mm fields, auxv and exe link.
-        // The task's exe link is ours; replace it unless it is already the
-        // same file (the kernel refuses to swap it for a mapped file: EBUSY).
-        let same_exe = std::fs::metadata(format!("/proc/{pid}/exe"))
-            .is_ok_and(|m| m.dev() == st.exe.dev && m.ino() == st.exe.ino);
-        let exe_id = (st.exe.dev, st.exe.ino);
-        let exe_fd = if same_exe {
-            self.check_opened(
-                &format!("/proc/{pid}/exe"),
-                &st.exe.path,
-                exe_id,
-                st.exe.stamp.as_ref(),
-                true,
-            )?;
-            u32::MAX as u64
-        } else {
-            let fd = self.open_in_task(
-                scratch,
-                &st.exe.path,
-                (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
-                "executable",
-            )?;
-            self.check_opened(
-                &format!("/proc/{pid}/fd/{fd}"),
-                &st.exe.path,
-                exe_id,
-                st.exe.stamp.as_ref(),
-                true,
-            )?;
-            fd
-        };
-        let auxv_addr = scratch + 1024;
-        let auxv: Vec<u8> = st.auxv.iter().flat_map(|w| w.to_le_bytes()).collect();
-        let m = &st.mm;
-        let mut s: Vec<u8> = Vec::with_capacity(112);
-        for w in [
-            m.start_code,
-            m.end_code,
-            m.start_data,
-            m.end_data,
-            m.start_brk,
-            m.brk,
-            m.start_stack,
-            m.arg_start,
-            m.arg_end,
-            m.env_start,
-            m.env_end,
-            auxv_addr,
-        ] {
-            s.extend_from_slice(&w.to_le_bytes());
-        }
-        s.extend_from_slice(&(auxv.len() as u32).to_le_bytes());
-        s.extend_from_slice(&(exe_fd as u32).to_le_bytes());
-        let w = self.t.write_mem(scratch, &s);
-        self.trace(w)?;
-        let w = self.t.write_mem(auxv_addr, &auxv);
-        self.trace(w)?;
-        // The exe link needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in
-        // the task: raised from what the restorer had, for this call only.
-        let len = s.len() as u64;
-        let mm_caps = 1u64 << 40 | 1u64 << 21;
-        self.sec
-            .elevated(self.t, scratch + 4096 - 64, mm_caps, |t| {
-                inject(
-                    t,
-                    pid,
-                    "prctl(PR_SET_MM, PR_SET_MM_MAP)",
-                    libc::SYS_prctl,
-                    &[
-                        libc::PR_SET_MM as u64,
-                        libc::PR_SET_MM_MAP as u64,
-                        scratch,
-                        len,
-                        0,
-                    ],
-                )
-            })?;
-        if !same_exe {
-            self.call("close", libc::SYS_close, &[exe_fd])?;
-        }
+        // 7. The executable, opened again under the restored identity: the
+        // exe link was set before it (step 4a), so this is rule 7's check.
+        self.check_exe_as_restored(scratch)?;
         let mut comm = st.comm.as_bytes()[..st.comm.len().min(15)].to_vec();
         comm.push(0);
         let w = self.t.write_mem(scratch, &comm);
@@ -1174,6 +1101,121 @@ impl Rebuilder<'_> {
     /// given files or /dev/null (`stdio_handover`), and gives a task that
     /// does not get the caller's stdio a session of its own. Runs before
     /// close_range, while the task still holds ckpt's fds.
+    /// PR_SET_MM_MAP: the mm fields, auxv and exe link (DESIGN 3.9),
+    /// while the task still has the caller's label and capabilities (the
+    /// exe link needs CAP_CHECKPOINT_RESTORE, which a restored label such
+    /// as an AppArmor profile would have to grant). The memory it names
+    /// is mapped later; the kernel checks only the ordering and limits.
+    fn set_mm_map(&mut self, scratch: u64) -> Result<(), RestoreError> {
+        let pid = self.pid;
+        let st = self.state;
+        // The task's exe link is ours; replace it unless it is already the
+        // same file (the kernel refuses to swap it for a mapped file: EBUSY).
+        let same_exe = std::fs::metadata(format!("/proc/{pid}/exe"))
+            .is_ok_and(|m| m.dev() == st.exe.dev && m.ino() == st.exe.ino);
+        let exe_id = (st.exe.dev, st.exe.ino);
+        let exe_fd = if same_exe {
+            self.check_opened(
+                &format!("/proc/{pid}/exe"),
+                &st.exe.path,
+                exe_id,
+                st.exe.stamp.as_ref(),
+                true,
+            )?;
+            u32::MAX as u64
+        } else {
+            let fd = self.open_in_task(
+                scratch,
+                &st.exe.path,
+                (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+                "executable",
+            )?;
+            self.check_opened(
+                &format!("/proc/{pid}/fd/{fd}"),
+                &st.exe.path,
+                exe_id,
+                st.exe.stamp.as_ref(),
+                true,
+            )?;
+            fd
+        };
+        let auxv_addr = scratch + 1024;
+        let auxv: Vec<u8> = st.auxv.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let m = &st.mm;
+        let mut s: Vec<u8> = Vec::with_capacity(112);
+        for w in [
+            m.start_code,
+            m.end_code,
+            m.start_data,
+            m.end_data,
+            m.start_brk,
+            m.brk,
+            m.start_stack,
+            m.arg_start,
+            m.arg_end,
+            m.env_start,
+            m.env_end,
+            auxv_addr,
+        ] {
+            s.extend_from_slice(&w.to_le_bytes());
+        }
+        s.extend_from_slice(&(auxv.len() as u32).to_le_bytes());
+        s.extend_from_slice(&(exe_fd as u32).to_le_bytes());
+        let w = self.t.write_mem(scratch, &s);
+        self.trace(w)?;
+        let w = self.t.write_mem(auxv_addr, &auxv);
+        self.trace(w)?;
+        // The exe link needs CAP_CHECKPOINT_RESTORE (or CAP_SYS_ADMIN) in
+        // the task: raised from what the restorer had, for this call only.
+        let len = s.len() as u64;
+        let mm_caps = 1u64 << 40 | 1u64 << 21;
+        self.sec
+            .elevated(self.t, scratch + 4096 - 64, mm_caps, |t| {
+                inject(
+                    t,
+                    pid,
+                    "prctl(PR_SET_MM, PR_SET_MM_MAP)",
+                    libc::SYS_prctl,
+                    &[
+                        libc::PR_SET_MM as u64,
+                        libc::PR_SET_MM_MAP as u64,
+                        scratch,
+                        len,
+                        0,
+                    ],
+                )
+            })?;
+        if !same_exe {
+            self.call("close", libc::SYS_close, &[exe_fd])?;
+        }
+        Ok(())
+    }
+
+    /// Opens the executable under the restored identity and checks that it
+    /// is the recorded file: the exe link set by [`Self::set_mm_map`] was
+    /// opened with the caller's authority.
+    fn check_exe_as_restored(&mut self, scratch: u64) -> Result<(), RestoreError> {
+        let st = self.state;
+        if !self.sec.identity_applied() {
+            return Ok(());
+        }
+        let fd = self.open_in_task(
+            scratch,
+            &st.exe.path,
+            (libc::O_RDONLY | libc::O_CLOEXEC) as u64,
+            "executable",
+        )?;
+        self.check_opened(
+            &format!("/proc/{}/fd/{fd}", self.pid),
+            &st.exe.path,
+            (st.exe.dev, st.exe.ino),
+            st.exe.stamp.as_ref(),
+            true,
+        )?;
+        self.call("close", libc::SYS_close, &[fd])?;
+        Ok(())
+    }
+
     fn hand_over_stdio(&mut self) -> Result<(), RestoreError> {
         let inherited: Vec<usize> = (self.state.fds.iter())
             .filter(|o| o.fd <= 2 && o.target == FdTarget::InheritedStdio)

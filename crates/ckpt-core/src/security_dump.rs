@@ -28,8 +28,12 @@ use crate::sys_security;
 pub enum SecurityDumpError {
     #[error("{0}")]
     ReadProc(#[source] taskstate::TaskStateError),
-    #[error("it runs inside a Landlock domain ({call} from it to a process with its own credentials was denied: {}); a Landlock domain cannot be captured or restored, so dump it before it calls landlock_restrict_self", std::io::Error::from_raw_os_error(*errno))]
-    Landlock { call: &'static str, errno: i32 },
+    #[error("{}", landlock_denied_text(call, *errno, others))]
+    Landlock {
+        call: &'static str,
+        errno: i32,
+        others: Vec<String>,
+    },
     #[error("ckpt cannot establish that it runs outside a Landlock domain: {why}")]
     LandlockUnknown { why: String },
     #[error("{0}")]
@@ -75,11 +79,32 @@ pub fn read_securebits(t: &mut dyn Tracer) -> Result<u32, SecurityDumpError> {
     Ok(r as u32)
 }
 
+/// The refusal of a denied Landlock probe: what was denied, and who may
+/// have denied it (Landlock, or another active LSM that mediates ptrace:
+/// the probe cannot tell them apart).
+fn landlock_denied_text(call: &str, errno: i32, others: &[String]) -> String {
+    let err = std::io::Error::from_raw_os_error(errno);
+    let domain = "a Landlock domain cannot be captured or restored, so dump it before it calls landlock_restrict_self";
+    if others.is_empty() {
+        return format!("it runs inside a Landlock domain: Landlock denied {call} from it to a process with its own credentials ({err}); {domain}");
+    }
+    let who = others.join(", ");
+    format!("Landlock or another LSM ({who}) denied {call} from it to a process with its own credentials ({err}): either it runs inside a Landlock domain ({domain}), or the policy of {who} denies it ptrace read access to that process (allow that, then dump again)")
+}
+
 /// The dump's rule for a probe outcome.
 pub fn landlock_verdict(outcome: ProbeOutcome) -> Result<(), SecurityDumpError> {
     match outcome {
         ProbeOutcome::LandlockInactive | ProbeOutcome::Outside => Ok(()),
-        ProbeOutcome::Denied { errno, call } => Err(SecurityDumpError::Landlock { call, errno }),
+        ProbeOutcome::Denied {
+            errno,
+            call,
+            others,
+        } => Err(SecurityDumpError::Landlock {
+            call,
+            errno,
+            others,
+        }),
         ProbeOutcome::Inconclusive { why } => Err(SecurityDumpError::LandlockUnknown { why }),
     }
 }
@@ -198,10 +223,31 @@ mod tests {
         let e = landlock_verdict(ProbeOutcome::Denied {
             errno: libc::EPERM,
             call: "kcmp(KCMP_VM)",
+            others: vec![],
         })
         .unwrap_err();
         assert!(e.is_confinement());
+        assert!(
+            e.to_string().contains("Landlock denied kcmp(KCMP_VM)"),
+            "{e}"
+        );
         assert!(e.to_string().contains("Landlock domain"), "{e}");
+        // With AppArmor active the probe cannot tell who denied it.
+        let e = landlock_verdict(ProbeOutcome::Denied {
+            errno: libc::EACCES,
+            call: "kcmp(KCMP_VM)",
+            others: vec!["apparmor".into()],
+        })
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with("Landlock or another LSM (apparmor) denied kcmp(KCMP_VM)"),
+            "{e}"
+        );
+        assert!(
+            text.contains("policy of apparmor denies it ptrace read"),
+            "{e}"
+        );
         let e = landlock_verdict(ProbeOutcome::Inconclusive { why: "x".into() }).unwrap_err();
         assert!(e.is_confinement());
         assert!(e.to_string().contains("Landlock"));
