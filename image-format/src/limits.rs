@@ -55,6 +55,8 @@ pub const MAX_DIGEST_LEN: u32 = 32;
 pub const MAX_COMM_LEN: u32 = 64;
 /// Largest XSAVE area.
 pub const MAX_XSAVE_LEN: u32 = 64 << 10;
+/// Most non-leader threads of one process recorded.
+pub const MAX_THREADS: u32 = 4096;
 /// Most bytes buffered in one recorded pipe (default `pipe-max-size`).
 pub const MAX_PIPE_DATA_LEN: u32 = 1 << 20;
 /// Most interval timers (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF).
@@ -553,6 +555,19 @@ pub static PROCESS: Schema = Schema {
         message(32, "security", &TASK_SECURITY),
         message(22, "attrs", &TASK_ATTRS),
         message(40, "terminal", &TERMINAL),
+        repeated::<ThreadRecord>(60, "threads", Count::Fixed(MAX_THREADS), &THREAD),
+    ],
+};
+
+static THREAD: Schema = Schema {
+    name: "ThreadRecord",
+    fields: &[
+        bytes(2, "comm", MAX_COMM_LEN),
+        message(3, "regs", &REGS),
+        bytes(4, "xsave", MAX_XSAVE_LEN),
+        message(6, "sigaltstack", &SCALARS_ONLY),
+        message(7, "rseq", &SCALARS_ONLY),
+        message(9, "robust_list", &SCALARS_ONLY),
     ],
 };
 
