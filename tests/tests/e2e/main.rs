@@ -13,4 +13,5 @@ mod refusals;
 mod security;
 mod stdio;
 mod task_state;
+mod threads;
 mod verdict;
