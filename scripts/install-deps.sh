@@ -6,7 +6,7 @@ set -euo pipefail
 
 need_pkgs=()
 for pair in gcc:gcc make:make python3:python3 perl:perl bash:bash sleep:coreutils \
-            setpriv:util-linux useradd:passwd pkg-config:pkg-config; do
+            setpriv:util-linux useradd:passwd pkg-config:pkg-config go:golang-go node:nodejs; do
     cmd=${pair%%:*}; pkg=${pair##*:}
     command -v "$cmd" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

@@ -55,6 +55,8 @@ pub const MAX_DIGEST_LEN: u32 = 32;
 pub const MAX_COMM_LEN: u32 = 64;
 /// Largest XSAVE area.
 pub const MAX_XSAVE_LEN: u32 = 64 << 10;
+/// Most non-leader threads of one process recorded.
+pub const MAX_THREADS: u32 = 4096;
 /// Most bytes buffered in one recorded pipe (default `pipe-max-size`).
 pub const MAX_PIPE_DATA_LEN: u32 = 1 << 20;
 /// Most interval timers (ITIMER_REAL, ITIMER_VIRTUAL, ITIMER_PROF).
@@ -569,6 +571,19 @@ pub static PROCESS: Schema = Schema {
             Count::Fixed(MAX_GUARD_RUNS),
             &SCALARS_ONLY,
         ),
+        repeated::<ThreadRecord>(60, "threads", Count::Fixed(MAX_THREADS), &THREAD),
+    ],
+};
+
+static THREAD: Schema = Schema {
+    name: "ThreadRecord",
+    fields: &[
+        bytes(2, "comm", MAX_COMM_LEN),
+        message(3, "regs", &REGS),
+        bytes(4, "xsave", MAX_XSAVE_LEN),
+        message(6, "sigaltstack", &SCALARS_ONLY),
+        message(7, "rseq", &SCALARS_ONLY),
+        message(9, "robust_list", &SCALARS_ONLY),
     ],
 };
 
@@ -855,6 +870,12 @@ mod tests {
             guard_runs: vec![GuardRunRecord {
                 start: 4096,
                 len: 4096,
+            }],
+            threads: vec![ThreadRecord {
+                tid: 2,
+                comm: "t".into(),
+                xsave: vec![1],
+                ..Default::default()
             }],
         }
     }

@@ -87,6 +87,8 @@ pub struct FrozenTask {
     pub(crate) tracee: Option<Tracee>,
     orig_regs: Option<crate::ptrace::Regs>,
     orig_mask: Option<u64>,
+    /// The process's other threads, every one seized (`thread_dump`).
+    pub(crate) threads: Vec<crate::thread_dump::FrozenThread>,
 }
 
 impl FrozenTask {
@@ -102,11 +104,15 @@ impl FrozenTask {
         // fails later, the task gets exactly these back.
         let orig_regs = tracee.regs().ok();
         let orig_mask = tracee.get_sigmask().ok();
-        Ok(FrozenTask {
+        let mut frozen = FrozenTask {
             tracee: Some(tracee),
             orig_regs,
             orig_mask,
-        })
+            threads: Vec::new(),
+        };
+        // On failure the drop lets the leader and every seized thread go.
+        frozen.threads = crate::thread_dump::freeze_threads(pid)?;
+        Ok(frozen)
     }
 
     fn tracee(&mut self) -> &mut Tracee {
@@ -138,16 +144,27 @@ impl FrozenTask {
         Ok(())
     }
 
-    /// Put the task back and let it run.
+    /// Put the task and all its threads back and let them run.
     pub fn release_running(mut self) -> Result<(), crate::ptrace::TraceError> {
+        for th in std::mem::take(&mut self.threads) {
+            th.release_running()?;
+        }
         self.put_back()?;
         let t = self.tracee.take().expect("tracee present");
         t.detach()
     }
 
-    /// Kill the task (the dump is complete) and wait until it is gone.
+    /// Kill the task (the dump is complete) and wait until it is gone:
+    /// the traced threads are reaped before the leader can be.
     pub fn release_killed(mut self) {
         let t = self.tracee.take().expect("tracee present");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(t.pid()),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        for th in std::mem::take(&mut self.threads) {
+            th.reap_killed();
+        }
         t.kill_and_reap();
     }
 }
@@ -197,14 +214,6 @@ pub fn collect(
 ) -> Result<(ProcessState, Vec<(u64, u64)>), DumpError> {
     let pid = frozen.tracee().pid();
     let status = proc.read_text("status").map_err(proc_err(pid, "status"))?;
-    if let Some(n) = procfs::status_field(&status, "Threads") {
-        if n != "1" {
-            return Err(DumpError::Unsupported {
-                pid,
-                what: format!("it has {n} threads; only single-threaded processes"),
-            });
-        }
-    }
     crate::dump_refusals::check_task(pid, proc, &status)?;
     // Filter mode is captured by `security_dump`; strict mode is refused.
     match procfs::status_field(&status, "Seccomp") {
@@ -485,6 +494,7 @@ pub fn collect(
         attrs: Some(attrs),
         security,
         terminal,
+        threads: Vec::new(),
     };
     Ok((state, ranges))
 }

@@ -41,6 +41,8 @@ mod sys_security;
 pub mod task_attrs;
 pub mod task_security;
 pub mod terminal;
+pub mod thread_dump;
+pub mod thread_restore;
 pub mod validate;
 pub mod verdict_gather;
 
@@ -157,6 +159,7 @@ fn dump_frozen<W: Write>(
         })?
     };
     let (mut state, ranges) = dump::collect(frozen, &proc)?;
+    state.threads = thread_dump::capture_all(pid, &mut frozen.threads, &security)?;
     state.security = security;
     phase::record("collect", collect_started.elapsed());
     let write_started = Instant::now();

@@ -237,6 +237,29 @@ pub struct ProcessState {
     pub security: lsm_labels::TaskSecurity,
     /// Modes of the terminal fds 0-2 were on (None: not on a terminal).
     pub terminal: Option<crate::terminal::TerminalModes>,
+    /// The non-leader threads, in tid order (the leader's per-thread state
+    /// is the fields above).
+    pub threads: Vec<ThreadState>,
+}
+
+/// The per-thread state of one non-leader thread. Its credentials,
+/// labels, no_new_privs and seccomp filters equal the leader's (the dump
+/// refuses otherwise) and are restored by the same plan.
+#[derive(Clone, Debug)]
+pub struct ThreadState {
+    pub tid: i32,
+    /// /proc/PID/task/TID/comm, without the newline.
+    pub comm: String,
+    pub regs: Regs,
+    pub xsave: Vec<u8>,
+    pub sigmask: u64,
+    /// (ss_sp, ss_flags, ss_size); None when disabled.
+    pub sigaltstack: Option<(u64, u32, u64)>,
+    pub rseq: Option<Rseq>,
+    /// set_tid_address / CLONE_CHILD_CLEARTID (prctl PR_GET_TID_ADDRESS).
+    pub clear_child_tid: u64,
+    /// (head, len) of set_robust_list; None when no list is registered.
+    pub robust_list: Option<(u64, u64)>,
 }
 
 impl ProcessState {

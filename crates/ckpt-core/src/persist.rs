@@ -312,6 +312,7 @@ pub fn to_record(s: &ProcessState) -> rec::ProcessRecord {
                 remaining_ns: t.remaining_ns,
             })
             .collect(),
+        threads: s.threads.iter().map(thread_to_record).collect(),
     }
 }
 
@@ -341,6 +342,55 @@ pub fn posix_timers_from_record(
         .collect();
     crate::posix_timers::validate(&timers)?;
     Ok(timers)
+}
+
+fn thread_to_record(t: &ThreadState) -> rec::ThreadRecord {
+    rec::ThreadRecord {
+        tid: t.tid,
+        comm: t.comm.clone(),
+        regs: Some(regs_to_record(&t.regs)),
+        xsave: t.xsave.clone(),
+        sigmask: t.sigmask,
+        sigaltstack: t
+            .sigaltstack
+            .map(|(sp, flags, size)| rec::SigaltstackRecord { sp, flags, size }),
+        rseq: t.rseq.map(|r| rec::RseqRecord {
+            addr: r.addr,
+            len: r.len,
+            sig: r.sig,
+            flags: 0,
+        }),
+        clear_child_tid: t.clear_child_tid,
+        robust_list: t
+            .robust_list
+            .map(|(head, len)| rec::RobustListRecord { head, len }),
+    }
+}
+
+/// The live form of a thread record (validated by `validate::process_record`).
+fn thread_from_record(t: &rec::ThreadRecord) -> Result<ThreadState, String> {
+    if t.xsave.len() > MAX_XSAVE {
+        return Err(format!("thread {}: xsave area too large", t.tid));
+    }
+    let regs = t
+        .regs
+        .as_ref()
+        .ok_or_else(|| format!("thread {} has no registers", t.tid))?;
+    Ok(ThreadState {
+        tid: t.tid,
+        comm: t.comm.clone(),
+        regs: regs_from_record(regs),
+        xsave: t.xsave.clone(),
+        sigmask: t.sigmask,
+        sigaltstack: t.sigaltstack.as_ref().map(|s| (s.sp, s.flags, s.size)),
+        rseq: t.rseq.as_ref().map(|x| Rseq {
+            addr: x.addr,
+            len: x.len,
+            sig: x.sig,
+        }),
+        clear_child_tid: t.clear_child_tid,
+        robust_list: t.robust_list.as_ref().map(|l| (l.head, l.len)),
+    })
 }
 
 fn attrs_to_record(a: &crate::task_attrs::TaskAttrs) -> rec::TaskAttrsRecord {
@@ -653,5 +703,10 @@ pub fn from_record(r: &rec::ProcessRecord, pages_len: u64) -> Result<ProcessStat
             .as_ref()
             .map(crate::terminal::TerminalModes::from_record)
             .transpose()?,
+        threads: r
+            .threads
+            .iter()
+            .map(thread_from_record)
+            .collect::<Result<_, _>>()?,
     })
 }

@@ -66,6 +66,36 @@ pub trait Tracer {
     fn write_mem(&mut self, addr: u64, data: &[u8]) -> Result<(), TraceError>;
     /// Where the borrowed `syscall` instruction now is (after the vdso moved).
     fn set_syscall_ip(&mut self, addr: u64);
+    /// The thread this tracer drives (for a single-threaded task, its pid).
+    fn tid(&self) -> i32 {
+        self.pid()
+    }
+    // The per-thread state below has defaults (ENOSYS; detach and kill do
+    // nothing) so that a fake needs only what its test uses.
+    /// The XSAVE area (PTRACE_GETREGSET NT_X86_XSTATE).
+    fn xstate(&self) -> Result<Vec<u8>, TraceError> {
+        Err(unsupported("PTRACE_GETREGSET NT_X86_XSTATE", self.pid()))
+    }
+    fn set_xstate_area(&mut self, _area: &[u8]) -> Result<(), TraceError> {
+        Err(unsupported("PTRACE_SETREGSET NT_X86_XSTATE", self.pid()))
+    }
+    /// The blocked-signal mask (PTRACE_GETSIGMASK).
+    fn sigmask(&self) -> Result<u64, TraceError> {
+        Err(unsupported("PTRACE_GETSIGMASK", self.pid()))
+    }
+    fn set_sigmask_to(&mut self, _mask: u64) -> Result<(), TraceError> {
+        Err(unsupported("PTRACE_SETSIGMASK", self.pid()))
+    }
+    /// The registered rseq area (PTRACE_GET_RSEQ_CONFIGURATION).
+    fn rseq(&self) -> Result<Option<sys::RseqConfig>, TraceError> {
+        Err(unsupported("PTRACE_GET_RSEQ_CONFIGURATION", self.pid()))
+    }
+    /// Let the thread go (PTRACE_DETACH); the tracer is spent afterwards.
+    fn detach_thread(&mut self) -> Result<(), TraceError> {
+        Ok(())
+    }
+    /// SIGKILL the thread's whole thread group and reap this thread.
+    fn kill_thread_group(&mut self) {}
 }
 
 fn perr(op: &'static str, pid: i32, e: Errno) -> TraceError {
@@ -74,6 +104,10 @@ fn perr(op: &'static str, pid: i32, e: Errno) -> TraceError {
         pid,
         source: std::io::Error::from_raw_os_error(e as i32),
     }
+}
+
+fn unsupported(op: &'static str, pid: i32) -> TraceError {
+    perr(op, pid, Errno::ENOSYS)
 }
 
 fn ioerr(op: &'static str, pid: i32, e: std::io::Error) -> TraceError {
@@ -89,6 +123,11 @@ pub struct Tracee {
     /// A signal that stopped the task during an injected call: delivered to
     /// it when ckpt detaches, never dropped.
     held_signal: Option<Signal>,
+    /// The task a fork/vfork/clone event stop during an injected call
+    /// reported (PTRACE_GETEVENTMSG), until taken.
+    new_task: Option<i32>,
+    /// Detached or killed: nothing more may be done through this tracer.
+    spent: bool,
 }
 
 impl Tracee {
@@ -102,6 +141,8 @@ impl Tracee {
             syscall_ip: 0,
             template: None,
             held_signal: None,
+            new_task: None,
+            spent: false,
         };
         ptrace::interrupt(p).map_err(|e| perr("PTRACE_INTERRUPT", pid, e))?;
         loop {
@@ -151,15 +192,57 @@ impl Tracee {
         }
         ptrace::setoptions(
             p,
-            ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESYSGOOD,
+            ptrace::Options::PTRACE_O_EXITKILL
+                | ptrace::Options::PTRACE_O_TRACESYSGOOD
+                | ptrace::Options::PTRACE_O_TRACECLONE,
         )
         .map_err(|e| perr("PTRACE_SETOPTIONS", pid, e))?;
-        Ok(Tracee {
-            pid: p,
-            syscall_ip: 0,
+        Ok(Tracee::stopped(p, 0))
+    }
+
+    fn stopped(pid: Pid, syscall_ip: u64) -> Tracee {
+        Tracee {
+            pid,
+            syscall_ip,
             template: None,
             held_signal: None,
-        })
+            new_task: None,
+            spent: false,
+        }
+    }
+
+    /// Adopt task `tid`, auto-attached when an injected clone created it
+    /// (PTRACE_O_TRACECLONE): wait for its first stop. Its injected calls
+    /// borrow the same `syscall` instruction as its creator's (`syscall_ip`).
+    pub fn adopt_new_task(tid: i32, syscall_ip: u64) -> Result<Tracee, TraceError> {
+        let p = Pid::from_raw(tid);
+        loop {
+            match waitpid(p, Some(WaitPidFlag::__WALL)) {
+                Ok(WaitStatus::Stopped(_, Signal::SIGSTOP)) => break,
+                Ok(WaitStatus::PtraceEvent(_, _, ev)) if ev == libc::PTRACE_EVENT_STOP => break,
+                Err(Errno::EINTR) => continue,
+                Ok(other) => {
+                    return Err(TraceError::UnexpectedStop {
+                        op: "start of a new thread",
+                        pid: tid,
+                        status: format!("{other:?}"),
+                    })
+                }
+                Err(e) => return Err(perr("waitpid", tid, e)),
+            }
+        }
+        Ok(Tracee::stopped(p, syscall_ip))
+    }
+
+    /// The address of the borrowed `syscall` instruction (0: none yet).
+    pub fn syscall_ip(&self) -> u64 {
+        self.syscall_ip
+    }
+
+    /// The task a fork, vfork or clone event stop during the last injected
+    /// call reported, once.
+    pub fn take_new_task(&mut self) -> Option<i32> {
+        self.new_task.take()
     }
 
     pub fn get_xstate(&self) -> Result<Vec<u8>, TraceError> {
@@ -209,6 +292,18 @@ impl Tracee {
                 {
                     return Ok(())
                 }
+                Ok(WaitStatus::PtraceEvent(
+                    _,
+                    _,
+                    libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE,
+                )) => {
+                    // The injected call created a task (auto-attached,
+                    // stopped): note it and run on to the exit stop.
+                    let msg = ptrace::getevent(self.pid)
+                        .map_err(|e| perr("PTRACE_GETEVENTMSG", pid, e))?;
+                    self.new_task = Some(msg as i32);
+                    ptrace::syscall(self.pid, None).map_err(|e| perr("PTRACE_SYSCALL", pid, e))?;
+                }
                 Ok(WaitStatus::Stopped(_, sig)) => {
                     self.held_signal = Some(sig);
                     return Err(TraceError::SignalDuringInjection {
@@ -253,6 +348,37 @@ impl Tracer for Tracee {
     }
     fn set_syscall_ip(&mut self, addr: u64) {
         self.syscall_ip = addr;
+    }
+    fn xstate(&self) -> Result<Vec<u8>, TraceError> {
+        self.get_xstate()
+    }
+    fn set_xstate_area(&mut self, area: &[u8]) -> Result<(), TraceError> {
+        self.set_xstate(area)
+    }
+    fn sigmask(&self) -> Result<u64, TraceError> {
+        self.get_sigmask()
+    }
+    fn set_sigmask_to(&mut self, mask: u64) -> Result<(), TraceError> {
+        self.set_sigmask(mask)
+    }
+    fn rseq(&self) -> Result<Option<sys::RseqConfig>, TraceError> {
+        self.get_rseq()
+    }
+    fn detach_thread(&mut self) -> Result<(), TraceError> {
+        if self.spent {
+            return Ok(());
+        }
+        self.spent = true;
+        ptrace::detach(self.pid, self.held_signal)
+            .map_err(|e| perr("PTRACE_DETACH", self.pid.as_raw(), e))
+    }
+    fn kill_thread_group(&mut self) {
+        if self.spent {
+            return;
+        }
+        self.spent = true;
+        let _ = nix::sys::signal::kill(self.pid, Signal::SIGKILL);
+        let _ = waitpid(self.pid, Some(WaitPidFlag::__WALL));
     }
     fn syscall(&mut self, nr: i64, args: &[u64]) -> Result<i64, TraceError> {
         let pid = self.pid.as_raw();

@@ -357,6 +357,7 @@ pub(crate) fn rebuild(
     let mut guard = ChildGuard(Some(tracee));
     let files_as_caller;
     let pages_check;
+    let threads;
     let rebuild_started = std::time::Instant::now();
     {
         let t = guard.0.as_mut().expect("tracee present");
@@ -368,13 +369,18 @@ pub(crate) fn rebuild(
             pages_check: std::time::Duration::ZERO,
             digests: DigestCache::default(),
             stdio,
+            threads: Default::default(),
         };
         r.run(pages)?;
         files_as_caller = std::mem::take(&mut r.sec.opened_as_caller);
         pages_check = r.pages_check;
+        threads = std::mem::take(&mut r.threads);
     }
     give_terminal_modes(state, stdio)?;
     crate::phase::record("rebuild", rebuild_started.elapsed());
+    // Every thread at once: the threads, then the leader; a failure kills
+    // the whole group (the threads' guard reaps them, then the leader's).
+    threads.detach_all()?;
     let t = guard.0.take().expect("tracee present");
     if let Err(source) = crate::phase::timed("resume", || t.detach()) {
         let _ = nix::sys::signal::kill(
@@ -440,6 +446,8 @@ pub(crate) struct Rebuilder<'a> {
     pages_check: std::time::Duration,
     digests: DigestCache,
     stdio: &'a StdioHandover,
+    /// The non-leader threads, created in step 4a.
+    threads: crate::thread_restore::ThreadTracees,
 }
 
 impl Rebuilder<'_> {
@@ -824,6 +832,11 @@ impl Rebuilder<'_> {
         // label (an AppArmor profile) would need checkpoint_restore for it.
         self.set_mm_map(scratch)?;
 
+        // 4a2. The other threads, while the leader still has ckpt's
+        // credentials (clone3 set_tid needs CAP_CHECKPOINT_RESTORE).
+        self.threads = crate::thread_restore::create_all(self.t, pid, scratch, &st.threads)?;
+        self.sec.tsync = !st.threads.is_empty();
+
         // 4b. The restored identity and labels, before any file or mapping
         // is opened (DESIGN 3.7; with --files-as-caller after step 8).
         self.sec
@@ -1070,6 +1083,10 @@ impl Rebuilder<'_> {
         if let Some(attrs) = &st.attrs {
             crate::task_attrs::restore(self.t, &self.sec, pid, scratch, attrs)?;
         }
+        for (t, th) in self.threads.iter_mut() {
+            crate::thread_restore::restore_own_state(t, th, scratch)?;
+            self.sec.thread_identity(t, th.tid, scratch, scratch_len)?;
+        }
         self.call("munmap scratch", libc::SYS_munmap, &[scratch, scratch_len])?;
         if let Some(rs) = st.rseq {
             self.call(
@@ -1094,6 +1111,9 @@ impl Rebuilder<'_> {
         }
         let r = self.t.set_sigmask(st.sigmask);
         self.trace(r)?;
+        for (t, th) in self.threads.iter_mut() {
+            crate::thread_restore::restore_registers(t, th)?;
+        }
         Ok(())
     }
 

@@ -94,6 +94,8 @@ pub struct SecurityRun<'a> {
     pub opened_as_caller: Vec<String>,
     /// PTRACE_O_SUSPEND_SECCOMP is set on the task.
     pub seccomp_suspended: bool,
+    /// Install the seccomp filters with TSYNC (the process has threads).
+    pub tsync: bool,
 }
 
 fn sec_err(pid: i32) -> impl Fn(SecurityApplyError) -> RestoreError {
@@ -108,6 +110,7 @@ impl<'a> SecurityRun<'a> {
             identity: None,
             opened_as_caller: Vec::new(),
             seccomp_suspended: false,
+            tsync: false,
         }
     }
 
@@ -118,7 +121,8 @@ impl<'a> SecurityRun<'a> {
         if self.sec.plan.seccomp != SeccompMode::Disabled {
             let opts = sys_security::PTRACE_O_EXITKILL
                 | sys_security::PTRACE_O_SUSPEND_SECCOMP
-                | sys_security::PTRACE_O_TRACESYSGOOD;
+                | sys_security::PTRACE_O_TRACESYSGOOD
+                | libc::PTRACE_O_TRACECLONE;
             self.seccomp_suspended = sys_security::ptrace_set_options(t.pid(), opts).is_ok();
         }
     }
@@ -158,6 +162,41 @@ impl<'a> SecurityRun<'a> {
         apply::enter_restored_effective(t, plan, &id, mem).map_err(sec_err(pid))?;
         self.identity = Some(id);
         Ok(())
+    }
+
+    /// A non-leader thread (created while the leader still had ckpt's
+    /// credentials) takes the leader's plan: identity, labels, effective
+    /// set, no_new_privs, bounding set, securebits and final capabilities.
+    /// Its seccomp filters come from the leader's TSYNC install, after.
+    pub fn thread_identity(
+        &self,
+        t: &mut Tracee,
+        tid: i32,
+        scratch: u64,
+        scratch_len: u64,
+    ) -> Result<(), RestoreError> {
+        let mem = TaskMemory {
+            addr: scratch,
+            len: scratch_len,
+        };
+        let mut start = self.sec.start.clone();
+        start.securebits = crate::security_dump::read_securebits(t).map_err(|e| {
+            RestoreError::Image(format!(
+                "cannot read the securebits of the new thread {tid}: {e}"
+            ))
+        })?;
+        let mut plan = self.sec.plan.clone();
+        plan.tid = tid;
+        plan.seccomp = SeccompMode::Disabled;
+        plan.seccomp_filters.clear();
+        let id = apply::apply_identity(t, &plan, &start, mem).map_err(sec_err(tid))?;
+        apply::apply_labels(t, &plan, mem).map_err(sec_err(tid))?;
+        apply::enter_restored_effective(t, &plan, &id, mem).map_err(sec_err(tid))?;
+        let opts = ConfinementOptions {
+            tsync: false,
+            last_cap: self.sec.last_cap,
+        };
+        apply::apply_confinement(t, &plan, &id, mem, opts).map_err(sec_err(tid))
     }
 
     /// Runs an engine step that needs capability mask `extra` (if the
@@ -251,7 +290,7 @@ impl<'a> SecurityRun<'a> {
         t.read_mem(addr, &mut saved)
             .map_err(|source| RestoreError::Trace { pid, source })?;
         let opts = ConfinementOptions {
-            tsync: false,
+            tsync: self.tsync,
             last_cap: self.sec.last_cap,
         };
         let r = apply::apply_confinement(t, plan, &id, TaskMemory { addr, len: need }, opts);

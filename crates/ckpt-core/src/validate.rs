@@ -127,11 +127,51 @@ pub fn process_record(r: &ProcessRecord, pages_len: u64) -> Result<(), InvalidRe
     if let Some(x) = &r.rseq {
         user_addr("rseq.addr", x.addr)?;
     }
+    threads(r.pid, &r.threads)?;
     let security = r
         .security
         .as_ref()
         .ok_or_else(|| bad("security", "missing: no rule of DESIGN 3 can be checked"))?;
     lsm_labels::TaskSecurity::from_record(security).map_err(|e| bad("security", e.to_string()))?;
+    Ok(())
+}
+
+/// The non-leader threads: tids valid, ascending, none the leader's; every
+/// address a user-space one.
+fn threads(pid: i32, threads: &[rec::ThreadRecord]) -> Result<(), InvalidRecord> {
+    if threads.len() > image_format::limits::MAX_THREADS as usize {
+        return Err(bad("threads", format!("{} threads", threads.len())));
+    }
+    let mut last = 0;
+    for (i, t) in threads.iter().enumerate() {
+        let f = |name: &str| format!("threads[{i}].{name}");
+        if !(1..=MAX_PID).contains(&t.tid) || t.tid == pid || t.tid <= last {
+            return Err(bad(
+                f("tid"),
+                format!("{} is not a new thread id in ascending order", t.tid),
+            ));
+        }
+        last = t.tid;
+        no_nul(&f("comm"), &t.comm)?;
+        let regs = t.regs.as_ref().ok_or_else(|| bad(f("regs"), "missing"))?;
+        if !(VSYSCALL.0..VSYSCALL.1).contains(&regs.rip) {
+            user_addr(&f("regs.rip"), regs.rip)?;
+        }
+        user_addr(&f("regs.rsp"), regs.rsp)?;
+        if let Some(s) = &t.sigaltstack {
+            user_addr(&f("sigaltstack.sp"), s.sp)?;
+        }
+        if let Some(x) = &t.rseq {
+            user_addr(&f("rseq.addr"), x.addr)?;
+        }
+        user_addr(&f("clear_child_tid"), t.clear_child_tid)?;
+        if let Some(l) = &t.robust_list {
+            user_addr(&f("robust_list.head"), l.head)?;
+            if l.len > 4096 {
+                return Err(bad(f("robust_list.len"), format!("{} bytes", l.len)));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -96,6 +96,10 @@ pub struct ProcessRecord {
     /// pages are not stored.
     #[prost(message, repeated, tag = "46")]
     pub guard_runs: Vec<GuardRunRecord>,
+    /// The process's threads other than its leader (whose per-thread state
+    /// is the fields above), in tid order. Empty for a single-threaded task.
+    #[prost(message, repeated, tag = "60")]
+    pub threads: Vec<ThreadRecord>,
 }
 
 /// A run of guard pages.
@@ -132,6 +136,45 @@ pub struct PosixTimerRecord {
     /// Time left to the next expiry; 0 = disarmed.
     #[prost(uint64, tag = "7")]
     pub remaining_ns: u64,
+}
+
+/// The per-thread state of one non-leader thread of the process. Its
+/// credentials, labels, no_new_privs and seccomp state are the leader's.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ThreadRecord {
+    /// Thread id at dump time; restore claims it again (clone3 set_tid).
+    #[prost(int32, tag = "1")]
+    pub tid: i32,
+    /// /proc/PID/task/TID/comm, without the newline.
+    #[prost(string, tag = "2")]
+    pub comm: String,
+    #[prost(message, optional, tag = "3")]
+    pub regs: Option<X86RegsRecord>,
+    /// The XSAVE area (PTRACE_GETREGSET NT_X86_XSTATE).
+    #[prost(bytes = "vec", tag = "4")]
+    pub xsave: Vec<u8>,
+    /// Blocked signals (bit n-1 for signal n).
+    #[prost(uint64, tag = "5")]
+    pub sigmask: u64,
+    #[prost(message, optional, tag = "6")]
+    pub sigaltstack: Option<SigaltstackRecord>,
+    #[prost(message, optional, tag = "7")]
+    pub rseq: Option<RseqRecord>,
+    /// The clear_child_tid address (set_tid_address); 0 when none.
+    #[prost(uint64, tag = "8")]
+    pub clear_child_tid: u64,
+    /// The robust futex list head registered with set_robust_list.
+    #[prost(message, optional, tag = "9")]
+    pub robust_list: Option<RobustListRecord>,
+}
+
+/// `set_robust_list(head, len)`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RobustListRecord {
+    #[prost(uint64, tag = "1")]
+    pub head: u64,
+    #[prost(uint64, tag = "2")]
+    pub len: u64,
 }
 
 /// A terminal's modes as `ioctl(TCGETS)` and `ioctl(TIOCGWINSZ)` return them

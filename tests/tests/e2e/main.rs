@@ -14,4 +14,5 @@ mod refusals;
 mod security;
 mod stdio;
 mod task_state;
+mod threads;
 mod verdict;

@@ -103,15 +103,6 @@ fn root_task_with_child_is_refused_and_left_running() {
 }
 
 #[test]
-fn root_multithreaded_task_is_refused() {
-    refused_python(
-        "root_multithreaded_task_is_refused",
-        "threading.Thread(target=lambda: time.sleep(1000), daemon=True).start()",
-        &["threads"],
-    );
-}
-
-#[test]
 fn root_posix_record_lock_is_refused() {
     refused_python(
         "root_posix_record_lock_is_refused",

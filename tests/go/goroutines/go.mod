@@ -1,0 +1,3 @@
+module ckpt.invalid/goroutines
+
+go 1.19
