@@ -15,7 +15,7 @@ pub const TRAILER_MAGIC: [u8; 8] = *b"CKPTTRL\0";
 pub const FOOTER_MAGIC: [u8; 8] = *b"CKPTEND\0";
 
 /// The format version this crate writes, and whose major version it reads.
-pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 1 };
+pub const FORMAT_VERSION: FormatVersion = FormatVersion { major: 1, minor: 2 };
 
 /// Length of the fixed header written by this version.
 pub const FIXED_HEADER_LEN: u32 = 32;
@@ -52,8 +52,13 @@ pub const MIN_IMAGE_LEN: u64 = FIXED_HEADER_LEN as u64 + TRAILER_PREFIX_LEN + 32
 /// set required bit refuses the image. Bits 16..=31 are optional and ignored
 /// by readers that do not know them. Version 1.0 defines no flags.
 pub const HEADER_REQUIRED_FLAGS_MASK: u32 = 0x0000_ffff;
-/// Required header flags this reader implements (none in 1.0).
-pub const KNOWN_REQUIRED_FLAGS: u32 = 0;
+/// Required flag bit 0 (1.2): the image holds state that a 1.1 reader
+/// would skip as unknown fields and so silently lose (threads other than
+/// the leader, POSIX timers, guard regions). A 1.1 reader refuses such an
+/// image instead of restoring only part of it.
+pub const REQUIRED_1_2_STATE: u32 = 1;
+/// Required header flags this reader implements.
+pub const KNOWN_REQUIRED_FLAGS: u32 = REQUIRED_1_2_STATE;
 
 /// Section flag: the section's data is raw bytes starting at a 4096-aligned
 /// file offset, preceded by zero padding. Set on every [`SectionKind::PAGES`]
@@ -289,7 +294,7 @@ mod tests {
         let h = encode_fixed_header(0x0001_0000);
         assert_eq!(&h[0..8], b"CKPTIMG\0");
         assert_eq!(&h[8..10], &[1, 0]);
-        assert_eq!(&h[10..12], &[1, 0]);
+        assert_eq!(&h[10..12], &[2, 0]);
         assert_eq!(&h[12..16], &[0, 0, 1, 0]);
         assert_eq!(&h[16..20], &[32, 0, 0, 0]);
         assert!(h[20..32].iter().all(|&b| b == 0));
@@ -333,6 +338,6 @@ mod tests {
             SectionKind(0x8000_0001).to_string(),
             "unknown section (kind 0x80000001)"
         );
-        assert_eq!(FORMAT_VERSION.to_string(), "1.1");
+        assert_eq!(FORMAT_VERSION.to_string(), "1.2");
     }
 }

@@ -71,7 +71,7 @@ pub use error::{FormatError, FormatErrorKind};
 pub use keys::KeyError;
 pub use layout::{
     FormatVersion, SectionEntry, SectionKind, FORMAT_VERSION, MAX_RECORD_LEN, MAX_SECTIONS,
-    PAGE_ALIGN,
+    PAGE_ALIGN, REQUIRED_1_2_STATE,
 };
 pub use limits::BoundedRecord;
 pub use reader::{SignatureInfo, VerifiedImage};

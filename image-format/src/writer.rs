@@ -49,10 +49,23 @@ impl<W: Write> ImageWriter<W> {
     /// Starts an image: writes the fixed header and the security header
     /// section.
     pub fn new(out: W, security: &SecurityHeaderRecord) -> Result<Self, FormatError> {
+        Self::with_required_flags(out, security, 0)
+    }
+
+    /// [`ImageWriter::new`] with required header flags set (e.g.
+    /// [`crate::layout::REQUIRED_1_2_STATE`]); unknown bits are refused.
+    pub fn with_required_flags(
+        out: W,
+        security: &SecurityHeaderRecord,
+        flags: u32,
+    ) -> Result<Self, FormatError> {
+        if flags & !crate::layout::KNOWN_REQUIRED_FLAGS != 0 {
+            return Err(FormatError::UnsupportedFlags { flags });
+        }
         let mut w = ImageWriter {
             out: BufWriter::with_capacity(WRITE_BUFFER_LEN, out),
             position: 0,
-            header: encode_fixed_header(0),
+            header: encode_fixed_header(flags),
             sections: Vec::new(),
             open_pages: None,
             scratch: Vec::new(),

@@ -48,7 +48,7 @@ fn newer_major_version_is_refused_naming_both_versions() {
     assert_eq!(err.kind(), FormatErrorKind::Version);
     assert!(err.is_integrity());
     let msg = err.to_string();
-    assert!(msg.contains("2.3") && msg.contains("1.1"), "{msg}");
+    assert!(msg.contains("2.3") && msg.contains("1.2"), "{msg}");
     assert!(msg.contains("reads format 2.x"), "{msg}");
 }
 
@@ -62,7 +62,7 @@ fn older_major_version_is_refused_naming_both_versions() {
         "{err}"
     );
     let msg = err.to_string();
-    assert!(msg.contains("0.1") && msg.contains("1.1"), "{msg}");
+    assert!(msg.contains("0.2") && msg.contains("1.2"), "{msg}");
 }
 
 #[test]
@@ -651,4 +651,14 @@ fn damage_in_a_large_image_is_found_by_the_pipelined_verifier() {
         matches!(err, FormatError::NonZeroPadding { index: 3, offset } if offset == pad_at),
         "{err}"
     );
+}
+
+/// Bit 0 (1.2, `REQUIRED_1_2_STATE`) is known to this reader: such an image
+/// reads, while a 1.1 reader (KNOWN_REQUIRED_FLAGS = 0) refuses it as
+/// `unknown_required_flag_is_refused` shows for an unknown bit.
+#[test]
+fn required_1_2_state_flag_is_understood() {
+    let mut raw = RawImage::parse(&build_small_records_only());
+    raw.header[12..16].copy_from_slice(&image_format::REQUIRED_1_2_STATE.to_le_bytes());
+    assert!(open(&raw.assemble(None)).is_ok());
 }

@@ -38,7 +38,7 @@ fn golden_image_bytes_follow_the_documented_layout() {
     // Fixed header.
     assert_eq!(&img[0..8], b"CKPTIMG\0");
     assert_eq!(u16::from_le_bytes([img[8], img[9]]), 1, "major");
-    assert_eq!(u16::from_le_bytes([img[10], img[11]]), 1, "minor");
+    assert_eq!(u16::from_le_bytes([img[10], img[11]]), 2, "minor");
     assert_eq!(le_u32(&img, 12), 0, "flags");
     assert_eq!(le_u32(&img, 16), 32, "header_len");
     assert!(img[20..32].iter().all(|&b| b == 0), "reserved");
@@ -97,7 +97,7 @@ fn golden_image_bytes_follow_the_documented_layout() {
 fn golden_image_decodes_field_by_field() {
     let file = std::fs::File::open(golden_path()).unwrap();
     let img = VerifiedImage::open(file).unwrap();
-    assert_eq!(img.version(), FormatVersion { major: 1, minor: 1 });
+    assert_eq!(img.version(), FormatVersion { major: 1, minor: 2 });
     assert_eq!(img.header_flags(), 0);
 
     let sh = img.security_header();

@@ -125,6 +125,19 @@ impl<W: Write> Write for CountingWriter<W> {
     }
 }
 
+/// The required header flags for `state`: [`image_format::REQUIRED_1_2_STATE`]
+/// when it holds state a 1.1 reader would skip and so silently lose.
+fn required_flags(state: &model::ProcessState) -> u32 {
+    let attrs = state.attrs.as_ref();
+    let new_state = !state.threads.is_empty()
+        || attrs.is_some_and(|a| !a.posix_timers.is_empty() || !a.guard_pages.is_empty());
+    if new_state {
+        image_format::REQUIRED_1_2_STATE
+    } else {
+        0
+    }
+}
+
 /// Freeze `pid`, write its image to `out`, and return the writer plus the
 /// report; the target stays frozen (inside `frozen`) until the caller ends it.
 fn dump_frozen<W: Write>(
@@ -165,12 +178,13 @@ fn dump_frozen<W: Write>(
     let write_started = Instant::now();
     let total: u64 = ranges.iter().map(|r| r.1).sum();
     let img = |e: image_format::FormatError| DumpError::Image(e.to_string());
-    let mut w = ImageWriter::new(
+    let mut w = ImageWriter::with_required_flags(
         CountingWriter {
             inner: out,
             count: 0,
         },
         &opts.security,
+        required_flags(&state),
     )
     .map_err(img)?;
     {
