@@ -259,7 +259,7 @@ fn inspect_shows_header_tasks_and_signer() {
     let o = run_ckpt(&["inspect", s(&img), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["format_version"], "1.1");
+    assert_eq!(v["format_version"], "1.2");
     assert_eq!(v["security_header"]["kernel_release"], "6.1.0-test");
     assert_eq!(v["security_header"]["lsms"][1]["name"], "selinux");
     assert_eq!(v["tasks"][0]["pid"], FREE_PID);
